@@ -1,0 +1,39 @@
+// Command-line plumbing shared by ledger, ledger-verify and witness:
+// flag parsing with clear usage errors and the exit-code convention.
+
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+
+export class UsageError extends Error {}
+
+export function flags<T extends NonNullable<ParseArgsConfig['options']>>(argv: string[], options: T, allowPositionals = false) {
+  try {
+    return parseArgs({ args: argv, options, allowPositionals, strict: true });
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+}
+
+export function required(v: string | undefined, name: string): string {
+  if (v === undefined || v === '') throw new UsageError(`--${name} is required`);
+  return v;
+}
+
+/** Runs a CLI main: exit 2 for usage and I/O errors, 1 for failures the command reports. */
+export async function runMain(main: () => Promise<number | void>): Promise<void> {
+  try {
+    const code = await main();
+    process.exitCode = code ?? 0;
+  } catch (e) {
+    const err = e as Error & { code?: string };
+    process.stderr.write(`error: ${err.message}\n`);
+    // 2: usage and I/O errors (a Node system error carries `syscall`); 1: the command's own failures.
+    const io = typeof (e as { syscall?: unknown }).syscall === 'string';
+    process.exitCode = e instanceof UsageError || io ? 2 : 1;
+  }
+}
+
+export async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const ch of process.stdin) chunks.push(ch as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}

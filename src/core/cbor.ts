@@ -1,0 +1,99 @@
+// Deterministic CBOR (RFC 8949 §4.2.1) on top of cbor-x.
+//
+// cbor-x writes definite lengths and shortest integer heads, but it writes
+// integers above 2^32 as float64 unless given a BigInt, and it keeps the
+// caller's map key order. This module closes both gaps: map keys are sorted
+// by the bytewise order of their encodings (for text keys: shorter first,
+// then bytewise), integers of any size are written as integers, and floats
+// are refused (the records we write carry none). Decoding re-encodes and
+// demands the same bytes, so every accepted value has exactly one encoding.
+
+import { Decoder, Encoder } from 'cbor-x';
+import { compare, equal, utf8 } from './bytes.js';
+
+export class CborError extends Error {
+  readonly code: string;
+  constructor(code: string, message: string) {
+    super(message);
+    this.name = 'CborError';
+    this.code = code;
+  }
+}
+
+export type CborValue =
+  | number
+  | string
+  | boolean
+  | null
+  | Uint8Array
+  | CborValue[]
+  | { [key: string]: CborValue };
+
+const encoder = new Encoder({ useRecords: false, mapsAsObjects: true, variableMapSize: true, tagUint8Array: false });
+const decoder = new Decoder({ useRecords: false, mapsAsObjects: true });
+
+function prepare(v: CborValue, depth: number): unknown {
+  if (depth > 32) throw new CborError('too-deep', 'CBOR value nested more than 32 levels');
+  if (typeof v === 'number') {
+    if (!Number.isSafeInteger(v)) throw new CborError('not-an-integer', `only safe integers are encoded, got ${v}`);
+    // cbor-x writes integers beyond 32 bits as float64 unless they are BigInts.
+    return Math.abs(v) >= 2 ** 32 ? BigInt(v) : v;
+  }
+  if (typeof v === 'string' || typeof v === 'boolean' || v === null) return v;
+  if (v instanceof Uint8Array) return v;
+  if (Array.isArray(v)) return v.map((x) => prepare(x, depth + 1));
+  if (typeof v === 'object') {
+    const keys = Object.keys(v).map((k) => ({ k, e: utf8(k) }));
+    // §4.2.1: keys sorted by the bytewise order of their deterministic encodings.
+    // A text key's encoding is its length head then its bytes, so length decides first.
+    keys.sort((a, b) => a.e.length - b.e.length || compare(a.e, b.e));
+    const out: Record<string, unknown> = {};
+    for (const { k } of keys) {
+      const x = v[k];
+      if (x === undefined) continue;
+      out[k] = prepare(x, depth + 1);
+    }
+    return out;
+  }
+  throw new CborError('unsupported-type', `cannot encode a value of type ${typeof v}`);
+}
+
+export function encodeCanonical(v: CborValue): Uint8Array {
+  const b = encoder.encode(prepare(v, 0));
+  return new Uint8Array(b.buffer, b.byteOffset, b.length);
+}
+
+function normalise(v: unknown, depth: number): CborValue {
+  if (depth > 32) throw new CborError('too-deep', 'CBOR value nested more than 32 levels');
+  if (typeof v === 'bigint') {
+    if (v > BigInt(Number.MAX_SAFE_INTEGER) || v < BigInt(Number.MIN_SAFE_INTEGER))
+      throw new CborError('not-an-integer', 'integer outside the safe range');
+    return Number(v);
+  }
+  if (typeof v === 'number') {
+    if (!Number.isSafeInteger(v)) throw new CborError('not-an-integer', 'floating-point values are not allowed');
+    return v;
+  }
+  if (typeof v === 'string' || typeof v === 'boolean' || v === null) return v;
+  if (v instanceof Uint8Array) return new Uint8Array(v.buffer, v.byteOffset, v.length);
+  if (Array.isArray(v)) return v.map((x) => normalise(x, depth + 1));
+  if (typeof v === 'object' && v !== null && Object.getPrototypeOf(v) === Object.prototype) {
+    const out: Record<string, CborValue> = {};
+    for (const [k, x] of Object.entries(v)) out[k] = normalise(x, depth + 1);
+    return out;
+  }
+  throw new CborError('unsupported-type', 'CBOR item of an unsupported type (tag, undefined or non-text map key)');
+}
+
+/** Decodes one CBOR item and checks that it is in deterministic form. */
+export function decodeCanonical(bytes: Uint8Array): CborValue {
+  let raw: unknown;
+  try {
+    raw = decoder.decode(bytes);
+  } catch (e) {
+    throw new CborError('malformed', `malformed CBOR: ${(e as Error).message}`);
+  }
+  const v = normalise(raw, 0);
+  if (!equal(encodeCanonical(v), bytes)) throw new CborError('not-deterministic', 'CBOR is not in deterministic encoding (RFC 8949 §4.2.1)');
+  return v;
+}

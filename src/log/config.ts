@@ -1,0 +1,135 @@
+// The data directory: where a log keeps its database, key and configuration.
+//
+//   DIR/config.json   settings (origin, listen address, intervals, witnesses, S3)
+//   DIR/log.key       the log's note signer key (PRIVATE+KEY+...), mode 0600
+//   DIR/ledger.db     the SQLite database (WAL: ledger.db-wal, ledger.db-shm)
+
+import { chmodSync, existsSync, mkdirSync, openSync, readFileSync, statSync, writeSync, closeSync } from 'node:fs';
+import { join } from 'node:path';
+
+export interface WitnessConfig {
+  name: string;
+  url: string;
+  /** cosignature/v1 verifier key. */
+  vkey: string;
+}
+
+export interface S3Config {
+  bucket: string;
+  endpoint?: string;
+  region?: string;
+  forcePathStyle?: boolean;
+  prefix?: string;
+  retentionDays?: number;
+  retentionSeconds?: number;
+  checksums?: 'WHEN_REQUIRED' | 'WHEN_SUPPORTED';
+}
+
+export interface LedgerConfig {
+  origin: string;
+  listen: string;
+  /** How often a new checkpoint is signed while entries arrive. */
+  checkpointIntervalMs: number;
+  /** Largest number of envelopes in one POST /v1/entries:batch. */
+  maxBatch: number;
+  /** Largest request body, bytes. */
+  maxBodyBytes: number;
+  /** Payload `ts` window. */
+  maxFutureSeconds: number;
+  maxAgeSeconds: number;
+  /** Witnesses asked to cosign each checkpoint; with none, a signed checkpoint is published at once. */
+  witnesses: WitnessConfig[];
+  /** C2SP tlog-policy text deciding which cosignatures publish a checkpoint (required with witnesses). */
+  witnessPolicy?: string;
+  witnessTimeoutMs: number;
+  s3?: S3Config;
+  /** Optional bearer tokens (read and admin), by the name of the environment variable holding them. */
+  readTokenEnv?: string;
+  adminTokenEnv?: string;
+  /** Per-producer submissions per second (token bucket); 0 = unlimited. */
+  producerRatePerSecond: number;
+  producerBurst: number;
+}
+
+export const DEFAULTS: Omit<LedgerConfig, 'origin'> = {
+  listen: '127.0.0.1:8080',
+  checkpointIntervalMs: 1000,
+  maxBatch: 1000,
+  maxBodyBytes: 16 * 1024 * 1024,
+  maxFutureSeconds: 300,
+  maxAgeSeconds: 86_400,
+  witnesses: [],
+  witnessTimeoutMs: 5000,
+  producerRatePerSecond: 0,
+  producerBurst: 0,
+};
+
+export const paths = (dir: string) => ({
+  config: join(dir, 'config.json'),
+  key: join(dir, 'log.key'),
+  db: join(dir, 'ledger.db'),
+});
+
+export class ConfigError extends Error {
+  readonly code: string;
+  constructor(code: string, message: string) {
+    super(message);
+    this.code = code;
+  }
+}
+
+export function loadConfig(dir: string): LedgerConfig {
+  const p = paths(dir);
+  if (!existsSync(p.config)) throw new ConfigError('no-log', `${dir} holds no log (run: ledger init --data ${dir} --origin ORIGIN)`);
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(p.config, 'utf8'));
+  } catch (e) {
+    throw new ConfigError('bad-config', `${p.config}: ${(e as Error).message}`);
+  }
+  const cfg = { ...DEFAULTS, ...(raw as Partial<LedgerConfig>) } as LedgerConfig;
+  if (typeof cfg.origin !== 'string' || cfg.origin.length === 0) throw new ConfigError('bad-config', `${p.config}: origin missing`);
+  if (cfg.witnesses.length > 0 && !cfg.witnessPolicy) throw new ConfigError('bad-config', `${p.config}: witnesses configured without witnessPolicy`);
+  return cfg;
+}
+
+export function saveConfig(dir: string, cfg: Partial<LedgerConfig> & { origin: string }): void {
+  writeNewOrReplace(paths(dir).config, JSON.stringify(cfg, null, 2) + '\n', 0o644);
+}
+
+/** Creates a file that must not exist yet, with the given mode from the first byte on. */
+export function writeNewFile(path: string, data: string, mode: number): void {
+  const fd = openSync(path, 'wx', mode);
+  try {
+    writeSync(fd, data);
+  } finally {
+    closeSync(fd);
+  }
+  chmodSync(path, mode); // the umask may have narrowed it; make it exact
+}
+
+function writeNewOrReplace(path: string, data: string, mode: number): void {
+  const fd = openSync(path, 'w', mode);
+  try {
+    writeSync(fd, data);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+export function ensureDir(dir: string): void {
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+}
+
+/** Reads a private key file, refusing one that group or others can read. */
+export function readPrivateKeyFile(path: string): string {
+  let st;
+  try {
+    st = statSync(path);
+  } catch {
+    throw new ConfigError('no-key', `key file ${path} is missing`);
+  }
+  if ((st.mode & 0o077) !== 0)
+    throw new ConfigError('key-permissions', `key file ${path} has mode ${(st.mode & 0o777).toString(8)}; it must not be readable by group or others (chmod 600 ${path})`);
+  return readFileSync(path, 'utf8').trim();
+}

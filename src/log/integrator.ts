@@ -1,0 +1,77 @@
+// The integrator folds sequenced entries into the Merkle tree: it computes leaf
+// hashes, writes the hash tiles that change, advances the stored tree state, and
+// signs checkpoints. It is the only code that signs a checkpoint, and it never
+// signs one that is smaller than, or inconsistent with, the last one it signed.
+
+import { formatCheckpoint } from '../core/checkpoint.js';
+import { concat } from '../core/bytes.js';
+import { CompactRange, consistencyProof, hashLeaf, HASH_SIZE, verifyConsistency } from '../core/merkle.js';
+import { signNote, type NoteSigner } from '../core/note.js';
+import { storedTileReader, tilesAfterAppend, type TileId } from '../core/tiles.js';
+import type { LedgerStore, StoredCheckpoint } from '../../storage/sqlite/store.js';
+
+export class Integrator {
+  private range: CompactRange;
+
+  constructor(
+    private readonly store: LedgerStore,
+    private readonly origin: string,
+    private readonly signer: NoteSigner,
+  ) {
+    const t = store.treeState();
+    const frontier: Uint8Array[] = [];
+    for (let o = 0; o < t.frontier.length; o += HASH_SIZE) frontier.push(t.frontier.subarray(o, o + HASH_SIZE));
+    this.range = new CompactRange(t.size, frontier);
+  }
+
+  get treeSize(): number {
+    return this.range.size;
+  }
+
+  readTile = (t: TileId): Uint8Array => {
+    const data = this.store.getTile(t.level, t.index);
+    if (!data || data.length < t.width * HASH_SIZE) throw new Error(`tile ${t.level}/${t.index} (width ${t.width}) is not stored`);
+    return data.length === t.width * HASH_SIZE ? data : data.subarray(0, t.width * HASH_SIZE);
+  };
+
+  /** Integrates up to `max` sequenced entries; returns how many. */
+  integrate(max = 16_384): number {
+    const oldSize = this.range.size;
+    const leaves = this.store.getEntries(oldSize, oldSize + max);
+    if (leaves.length === 0) return 0;
+    const hashes = leaves.map(hashLeaf);
+    const range = new CompactRange(oldSize, this.range.frontier);
+    for (const h of hashes) range.append(h);
+    const newSize = range.size;
+    const tiles = tilesAfterAppend(oldSize, newSize, this.readTile, hashes);
+    this.store.write(() => {
+      for (const t of tiles) this.store.putTileInTx(t.tile.level, t.tile.index, t.data);
+      this.store.setTreeStateInTx(newSize, concat(...range.frontier));
+    });
+    this.range = range;
+    return leaves.length;
+  }
+
+  /**
+   * Signs a checkpoint for the current tree if it is larger than the last one.
+   * Before signing, proves the new tree consistent with the last signed checkpoint.
+   */
+  checkpoint(now = Date.now()): StoredCheckpoint | undefined {
+    const size = this.range.size;
+    const last = this.store.latestCheckpoint();
+    if (last && last.size >= size) return undefined;
+    const root = this.range.root();
+    if (last && last.size > 0) {
+      const proof = consistencyProof(last.size, size, storedTileReader(size, this.readTile));
+      verifyConsistency(last.size, size, proof, last.root, root); // throws: never sign a fork
+    }
+    const text = formatCheckpoint({ origin: this.origin, size, rootHash: root, extensions: [] });
+    const note = signNote(text, [this.signer]);
+    this.store.write(() => {
+      const again = this.store.latestCheckpoint();
+      if (again && again.size >= size) throw new Error('checkpoint raced');
+      this.store.insertCheckpoint(size, root, note, now);
+    });
+    return { size, root, note, createdAt: now, publishedAt: null };
+  }
+}

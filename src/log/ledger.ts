@@ -1,0 +1,285 @@
+// The log: accepts envelopes, sequences them with group commit, integrates
+// them into tiles, signs checkpoints and publishes them through one place.
+
+import { parseEnvelope, EnvelopeError } from '../core/dsse.js';
+import { EntryError, MAX_ENTRY_SIZE, PAYLOAD_TYPES, encodeLeaf, validatePayload, type ProducerKind } from '../core/entry.js';
+import { consistencyProof, inclusionProof } from '../core/merkle.js';
+import { parseSignerKey, type NoteSigner } from '../core/note.js';
+import { encodeEntryBundle, storedTileReader, TILE_WIDTH, type TileId } from '../core/tiles.js';
+import { LedgerStore, type StoredCheckpoint } from '../../storage/sqlite/store.js';
+import { loadConfig, paths, readPrivateKeyFile, type LedgerConfig } from './config.js';
+import { LedgerError, badRequest, notFound } from './errors.js';
+import { Integrator } from './integrator.js';
+import { Metrics } from './metrics.js';
+import { ProducerRegistry, key48, newEntryOf } from './producers.js';
+import { Sequencer, type Sequenced } from './sequencer.js';
+import { equal } from '../core/bytes.js';
+import { hashLeaf } from '../core/merkle.js';
+
+/** A step a signed checkpoint passes before it is published (the witness round). */
+export interface Witnessing {
+  /** Returns the note with enough cosignatures to meet the policy, or null if it could not be met now. */
+  cosign(cp: StoredCheckpoint): Promise<string | null>;
+}
+
+export interface SubmitResult extends Sequenced {
+  checkpoint?: string;
+  treeSize?: number;
+  proof?: Uint8Array[];
+}
+
+export class Ledger {
+  readonly store: LedgerStore;
+  readonly config: LedgerConfig;
+  readonly registry: ProducerRegistry;
+  readonly sequencer: Sequencer;
+  readonly integrator: Integrator;
+  readonly metrics = new Metrics();
+  readonly signer: NoteSigner & { vkey: string; seed: Uint8Array };
+  witnessing?: Witnessing;
+  /** Called with every newly published checkpoint (S3 anchoring, tile mirror). */
+  readonly onPublished: ((cp: StoredCheckpoint) => void)[] = [];
+
+  private timer: NodeJS.Timeout | null = null;
+  private integrating = false;
+  private publishing = false;
+  private closed = false;
+  private lastSignedAt = 0;
+  private waiters: { index: number; resolve: (cp: StoredCheckpoint) => void; reject: (e: unknown) => void; timer: NodeJS.Timeout }[] = [];
+
+  readonly m = {
+    accepted: this.metrics.counter('ledger_entries_accepted_total', 'Entries sequenced, by kind'),
+    duplicates: this.metrics.counter('ledger_entries_duplicate_total', 'Submissions answered with an existing entry'),
+    rejected: this.metrics.counter('ledger_entries_rejected_total', 'Submissions refused, by reason'),
+    seqLatency: this.metrics.histogram('ledger_sequencing_seconds', 'Time from receipt to durable index', [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5]),
+    checkpoints: this.metrics.counter('ledger_checkpoints_signed_total', 'Checkpoints signed'),
+    published: this.metrics.counter('ledger_checkpoints_published_total', 'Checkpoints published'),
+  };
+
+  constructor(readonly dir: string) {
+    this.config = loadConfig(dir);
+    const key = parseSignerKey(readPrivateKeyFile(paths(dir).key));
+    if (key.name !== this.config.origin) throw new LedgerError(500, 'bad-key', `log key is named ${key.name}, origin is ${this.config.origin}`);
+    this.signer = key;
+    this.store = new LedgerStore(paths(dir).db);
+    this.registry = new ProducerRegistry(this.store);
+    this.sequencer = new Sequencer(this.store, this.registry);
+    this.integrator = new Integrator(this.store, this.config.origin, this.signer);
+    this.sequencer.onCommit = () => this.kick();
+    const latest = this.store.latestCheckpoint();
+    this.lastSignedAt = latest?.createdAt ?? 0;
+    this.metrics.gauge('ledger_tree_size', 'Entries integrated into the tree', () => this.integrator.treeSize);
+    this.metrics.gauge('ledger_entries_sequenced', 'Entries sequenced (durably stored)', () => this.store.entryCount());
+    this.metrics.gauge('ledger_integration_lag_entries', 'Sequenced entries not yet in the tree', () => this.store.entryCount() - this.integrator.treeSize);
+    this.metrics.gauge('ledger_checkpoint_size', 'Size of the latest checkpoint, by state', () => [
+      { labels: { state: 'signed' }, value: this.store.latestCheckpoint()?.size ?? 0 },
+      { labels: { state: 'published' }, value: this.store.latestPublishedCheckpoint()?.size ?? 0 },
+    ]);
+    this.metrics.gauge('ledger_checkpoint_age_seconds', 'Age of the latest published checkpoint', () => {
+      const cp = this.store.latestPublishedCheckpoint();
+      return cp ? (Date.now() - (cp.publishedAt ?? cp.createdAt)) / 1000 : 0;
+    });
+  }
+
+  /** Starts background integration (catches up on anything sequenced before). */
+  start(): void {
+    this.kick();
+  }
+
+  close(): void {
+    this.closed = true;
+    if (this.timer) clearTimeout(this.timer);
+    for (const w of this.waiters) {
+      clearTimeout(w.timer);
+      w.reject(new LedgerError(503, 'shutting-down', 'the server is shutting down'));
+    }
+    this.waiters = [];
+    this.store.close();
+  }
+
+  // ---------------------------------------------------------------- writes
+
+  /** Validates, authorises and sequences one envelope (given as parsed JSON). */
+  async submit(body: unknown): Promise<Sequenced> {
+    const t0 = performance.now();
+    try {
+      const item = this.prepare(body);
+      const r = await this.sequencer.submit(item);
+      if (r.duplicate) this.m.duplicates.inc();
+      else this.m.accepted.inc({ kind: item.kind });
+      this.m.seqLatency.observe((performance.now() - t0) / 1000);
+      return r;
+    } catch (e) {
+      const code = e instanceof LedgerError ? e.code : 'internal';
+      this.m.rejected.inc({ reason: code });
+      throw e;
+    }
+  }
+
+  private prepare(body: unknown) {
+    if (typeof body !== 'object' || body === null || Array.isArray(body))
+      throw badRequest('malformed-envelope', 'the body must be a DSSE envelope: a JSON object with payloadType, payload and signatures');
+    let env;
+    try {
+      env = parseEnvelope(body);
+    } catch (e) {
+      if (e instanceof EnvelopeError) throw badRequest(e.code, e.message);
+      throw e;
+    }
+    const kind = PAYLOAD_TYPES[env.payloadType];
+    if (!kind || kind === 'producer')
+      throw badRequest('unknown-payload-type', `payloadType ${JSON.stringify(env.payloadType)} is not accepted; use one of ${Object.keys(PAYLOAD_TYPES).filter((t) => PAYLOAD_TYPES[t] !== 'producer').join(', ')}`);
+    const now = Date.now();
+    try {
+      validatePayload(kind, env.payload, { now, maxFutureSeconds: this.config.maxFutureSeconds, maxAgeSeconds: this.config.maxAgeSeconds });
+    } catch (e) {
+      if (e instanceof EntryError) throw badRequest(e.code, e.message);
+      throw e;
+    }
+    this.registry.refresh();
+    const signers = this.registry.authorize(env, kind as ProducerKind);
+    const leaf = encodeLeaf({ kind, time: now, envelope: env });
+    if (leaf.length > MAX_ENTRY_SIZE)
+      throw new LedgerError(413, 'entry-too-large', `the entry would be ${leaf.length} bytes; the limit is ${MAX_ENTRY_SIZE} bytes (tlog-tiles entry bundles carry a 16-bit length)`);
+    return { ...newEntryOf(leaf, env), signers, kind };
+  }
+
+  /** Resolves once a published checkpoint contains `index`. */
+  waitForCheckpoint(index: number, timeoutMs = 30_000): Promise<StoredCheckpoint> {
+    const cp = this.store.latestPublishedCheckpoint();
+    if (cp && cp.size > index) return Promise.resolve(cp);
+    return new Promise((resolve, reject) => {
+      const w = {
+        index,
+        resolve,
+        reject,
+        timer: setTimeout(() => {
+          this.waiters = this.waiters.filter((x) => x !== w);
+          reject(new LedgerError(503, 'checkpoint-timeout', `entry ${index} is sequenced but not yet in a published checkpoint; retry GET /v1/proof/inclusion later`, 1));
+        }, timeoutMs),
+      };
+      this.waiters.push(w);
+    });
+  }
+
+  // ---------------------------------------------------------------- integration
+
+  /** Schedules integration: at once after a quiet spell, else at the next interval. */
+  kick(): void {
+    if (this.closed || this.timer || this.integrating) return;
+    const wait = Math.max(0, this.lastSignedAt + this.config.checkpointIntervalMs - Date.now());
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      this.cycle();
+    }, wait);
+  }
+
+  private cycle(): void {
+    if (this.closed) return;
+    this.integrating = true;
+    try {
+      // Fold everything sequenced so far, in bounded chunks (each its own transaction).
+      while (this.integrator.integrate() > 0 && this.store.entryCount() > this.integrator.treeSize);
+      const cp = this.integrator.checkpoint();
+      if (cp) {
+        this.lastSignedAt = cp.createdAt;
+        this.m.checkpoints.inc();
+        void this.publish();
+      }
+    } catch (e) {
+      console.error(`integration failed: ${(e as Error).message}`);
+    } finally {
+      this.integrating = false;
+    }
+    if (this.store.entryCount() > this.integrator.treeSize) this.kick();
+  }
+
+  /** The one place a checkpoint is published: witness round (if any), then listeners. */
+  async publish(): Promise<void> {
+    if (this.publishing || this.closed) return;
+    this.publishing = true;
+    try {
+      for (;;) {
+        const signed = this.store.latestCheckpoint();
+        const published = this.store.latestPublishedCheckpoint();
+        if (!signed || (published && published.size >= signed.size)) break;
+        const note = this.witnessing ? await this.witnessing.cosign(signed) : signed.note;
+        if (this.closed) return;
+        if (note === null) break; // policy not met now; retried at the next checkpoint or kick
+        const now = Date.now();
+        this.store.publishCheckpoint(signed.size, note, now);
+        const cp = { ...signed, note, publishedAt: now };
+        this.m.published.inc();
+        this.releaseWaiters(cp);
+        for (const l of this.onPublished) l(cp);
+      }
+    } finally {
+      this.publishing = false;
+    }
+  }
+
+  private releaseWaiters(cp: StoredCheckpoint): void {
+    const done = this.waiters.filter((w) => w.index < cp.size);
+    this.waiters = this.waiters.filter((w) => w.index >= cp.size);
+    for (const w of done) {
+      clearTimeout(w.timer);
+      w.resolve(cp);
+    }
+  }
+
+  // ---------------------------------------------------------------- reads
+
+  latestPublished(): StoredCheckpoint | undefined {
+    return this.store.latestPublishedCheckpoint();
+  }
+
+  private treeSizeParam(treeSize: number | undefined): number {
+    const cp = this.store.latestPublishedCheckpoint();
+    const max = cp?.size ?? 0;
+    if (treeSize === undefined) {
+      if (!cp) throw notFound('no-checkpoint', 'no checkpoint has been published yet');
+      return max;
+    }
+    if (treeSize > max) throw badRequest('tree-size-beyond-checkpoint', `treeSize ${treeSize} is larger than the latest published checkpoint (${max})`);
+    if (treeSize < 1) throw badRequest('bad-tree-size', 'treeSize must be at least 1');
+    return treeSize;
+  }
+
+  entry(index: number): { index: number; leaf: Uint8Array; leafHash: Uint8Array } {
+    const leaf = this.store.getEntry(index);
+    if (!leaf) throw notFound('no-such-entry', `no entry at index ${index} (the log has ${this.store.entryCount()} entries)`);
+    return { index, leaf, leafHash: hashLeaf(leaf) };
+  }
+
+  findByLeafHash(leafHash: Uint8Array): number {
+    for (const c of this.store.entriesByLeafKey(key48(leafHash))) if (equal(hashLeaf(c.leaf), leafHash)) return c.idx;
+    throw notFound('no-such-entry', 'no entry has that leaf hash');
+  }
+
+  inclusion(index: number, treeSize?: number): { index: number; treeSize: number; leafHash: Uint8Array; proof: Uint8Array[] } {
+    const size = this.treeSizeParam(treeSize);
+    if (index >= size) throw badRequest('index-beyond-tree', `index ${index} is not in a tree of size ${size}`);
+    const { leafHash } = this.entry(index);
+    const proof = inclusionProof(index, size, storedTileReader(size, this.integrator.readTile));
+    return { index, treeSize: size, leafHash, proof };
+  }
+
+  consistency(from: number, to?: number): { from: number; to: number; proof: Uint8Array[] } {
+    const size = this.treeSizeParam(to);
+    if (from < 1 || from > size) throw badRequest('bad-range', `from must be between 1 and to (${size})`);
+    return { from, to: size, proof: consistencyProof(from, size, storedTileReader(size, this.integrator.readTile)) };
+  }
+
+  /** Hash tile data, or undefined if that tile (at that width) is not in the tree yet. */
+  tile(t: TileId): Uint8Array | undefined {
+    const data = this.store.getTile(t.level, t.index);
+    if (!data || data.length < t.width * 32) return undefined;
+    return data.subarray(0, t.width * 32);
+  }
+
+  entryBundle(index: number, width: number): Uint8Array | undefined {
+    const start = index * TILE_WIDTH;
+    if (start + width > this.integrator.treeSize) return undefined;
+    return encodeEntryBundle(this.store.getEntries(start, start + width));
+  }
+}

@@ -1,0 +1,142 @@
+// The ledger's HTTP API (hono): the read API of PROTOCOL.md (checkpoint,
+// tlog-tiles, entries, proofs), the write API, health and metrics.
+
+import { Hono, type Context } from 'hono';
+import { fromBase64, fromHex, toBase64 } from '../core/bytes.js';
+import { decodeLeaf } from '../core/entry.js';
+import { parseTilePath, TileError, TILE_WIDTH } from '../core/tiles.js';
+import { LedgerError } from '../log/errors.js';
+import type { Ledger, SubmitResult } from '../log/ledger.js';
+import { HttpError, jsonError, parseIndex, parseJsonBody, readBody } from './http.js';
+
+const IMMUTABLE = 'public, max-age=31536000, immutable';
+const SHORT = 'public, max-age=2';
+
+function parseLeafHash(s: string): Uint8Array {
+  let h: Uint8Array | undefined;
+  if (/^[0-9a-fA-F]{64}$/.test(s)) h = fromHex(s);
+  else {
+    try {
+      h = fromBase64(s, { urlSafe: true, allowUnpadded: true });
+    } catch {
+      h = undefined;
+    }
+  }
+  if (!h || h.length !== 32) throw new HttpError(400, 'bad-leaf-hash', 'leafHash must be 32 bytes as hex or base64url');
+  return h;
+}
+
+function optionalSize(c: Context, name: string): number | undefined {
+  const v = c.req.query(name);
+  return v === undefined ? undefined : parseIndex(v, name);
+}
+
+const b64 = (a: Uint8Array[]) => a.map(toBase64);
+
+export function createApp(ledger: Ledger): Hono {
+  const app = new Hono();
+
+  app.onError((err, c) => {
+    if (err instanceof HttpError || err instanceof LedgerError) {
+      const headers: Record<string, string> = {};
+      if (err instanceof LedgerError && err.retryAfter !== undefined) headers['retry-after'] = String(err.retryAfter);
+      return jsonError(c, err.status, err.code, err.message, headers);
+    }
+    if (err instanceof TileError) return jsonError(c, 404, err.code, err.message);
+    console.error(`internal error on ${c.req.method} ${c.req.path}: ${(err as Error).message}`);
+    return jsonError(c, 500, 'internal', 'internal error');
+  });
+  app.notFound((c) => jsonError(c, 404, 'not-found', `no route for ${c.req.method} ${c.req.path}`));
+
+  app.get('/healthz', (c) =>
+    c.json({ ok: true, sequenced: ledger.store.entryCount(), treeSize: ledger.integrator.treeSize, published: ledger.latestPublished()?.size ?? 0 }),
+  );
+  app.get('/metrics', (c) => c.body(ledger.metrics.render(), 200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' }));
+
+  app.get('/checkpoint', (c) => {
+    const cp = ledger.latestPublished();
+    if (!cp) return jsonError(c, 404, 'no-checkpoint', 'no checkpoint has been published yet');
+    return c.body(cp.note, 200, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': SHORT });
+  });
+
+  app.get('/tile/*', (c) => {
+    const path = c.req.path.slice(1);
+    const t = parseTilePath(path);
+    if (t.kind === 'hash') {
+      const data = ledger.tile(t.tile);
+      if (!data) return jsonError(c, 404, 'no-such-tile', `tile ${path} is not in the tree yet`);
+      return c.body(data as Uint8Array<ArrayBuffer>, 200, { 'content-type': 'application/octet-stream', 'cache-control': t.tile.width === TILE_WIDTH ? IMMUTABLE : SHORT });
+    }
+    const data = ledger.entryBundle(t.index, t.width);
+    if (!data) return jsonError(c, 404, 'no-such-tile', `entry bundle ${path} is not in the tree yet`);
+    return c.body(data as Uint8Array<ArrayBuffer>, 200, { 'content-type': 'application/octet-stream', 'cache-control': t.width === TILE_WIDTH ? IMMUTABLE : SHORT });
+  });
+
+  app.get('/v1/entries/:index', (c) => {
+    const e = ledger.entry(parseIndex(c.req.param('index'), 'index'));
+    const r = decodeLeaf(e.leaf);
+    return c.json({
+      index: e.index,
+      leafHash: toBase64(e.leafHash),
+      data: toBase64(e.leaf),
+      kind: r.kind,
+      payloadType: r.envelope.payloadType,
+      acceptedAt: new Date(r.time).toISOString(),
+    });
+  });
+
+  app.get('/v1/proof/inclusion', (c) => {
+    const lh = c.req.query('leafHash');
+    const idx = c.req.query('index');
+    if ((lh === undefined) === (idx === undefined)) throw new HttpError(400, 'bad-query', 'give exactly one of index or leafHash');
+    const index = lh !== undefined ? ledger.findByLeafHash(parseLeafHash(lh)) : parseIndex(idx, 'index');
+    const p = ledger.inclusion(index, optionalSize(c, 'treeSize'));
+    return c.json({ index: p.index, treeSize: p.treeSize, leafHash: toBase64(p.leafHash), proof: b64(p.proof) });
+  });
+
+  app.get('/v1/proof/consistency', (c) => {
+    const from = parseIndex(c.req.query('from'), 'from');
+    const p = ledger.consistency(from, optionalSize(c, 'to'));
+    return c.json({ from: p.from, to: p.to, proof: b64(p.proof) });
+  });
+
+  const answer = (r: SubmitResult) => ({
+    index: r.index,
+    leafHash: toBase64(r.leafHash),
+    ...(r.checkpoint !== undefined ? { checkpoint: r.checkpoint, treeSize: r.treeSize, proof: b64(r.proof!) } : {}),
+  });
+
+  app.post('/v1/entries', async (c) => {
+    const wait = c.req.query('wait');
+    if (wait !== undefined && wait !== 'checkpoint') throw new HttpError(400, 'bad-query', 'wait must be "checkpoint"');
+    const body = parseJsonBody(await readBody(c, ledger.config.maxBodyBytes));
+    const r: SubmitResult = await ledger.submit(body);
+    if (wait === 'checkpoint') {
+      const cp = await ledger.waitForCheckpoint(r.index);
+      const p = ledger.inclusion(r.index, cp.size);
+      Object.assign(r, { checkpoint: cp.note, treeSize: cp.size, proof: p.proof });
+    }
+    return c.json(answer(r), r.duplicate ? 200 : 201);
+  });
+
+  // The batch route is matched by hand: hono would read ":batch" as a parameter.
+  app.post('/v1/*', async (c) => {
+    if (c.req.path !== '/v1/entries:batch') return jsonError(c, 404, 'not-found', `no route for POST ${c.req.path}`);
+    const body = parseJsonBody(await readBody(c, ledger.config.maxBodyBytes)) as { envelopes?: unknown };
+    if (typeof body !== 'object' || body === null || !Array.isArray(body.envelopes))
+      throw new HttpError(400, 'bad-batch', 'body must be {"envelopes": [ ... ]}');
+    const envs = body.envelopes;
+    if (envs.length === 0) throw new HttpError(400, 'bad-batch', 'envelopes is empty');
+    if (envs.length > ledger.config.maxBatch) throw new HttpError(413, 'batch-too-large', `at most ${ledger.config.maxBatch} envelopes per batch`);
+    const settled = await Promise.allSettled(envs.map((e) => ledger.submit(e)));
+    const results = settled.map((s) => {
+      if (s.status === 'fulfilled') return { status: s.value.duplicate ? 200 : 201, ...answer(s.value) };
+      const e = s.reason;
+      if (e instanceof LedgerError) return { status: e.status, error: { code: e.code, message: e.message } };
+      return { status: 500, error: { code: 'internal', message: 'internal error' } };
+    });
+    return c.json({ results });
+  });
+
+  return app;
+}

@@ -1,0 +1,81 @@
+// Helpers shared by the ledger's and the witness's HTTP apps: the JSON error
+// shape, strict number parsing, and a body reader that enforces a size limit
+// before the body is read whole.
+
+import type { Context } from 'hono';
+
+export interface ErrorBody {
+  error: { code: string; message: string };
+}
+
+export function jsonError(c: Context, status: number, code: string, message: string, headers: Record<string, string> = {}): Response {
+  const body: ErrorBody = { error: { code, message } };
+  return new Response(JSON.stringify(body), {
+    status,
+    headers: { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store', ...headers },
+  });
+}
+
+export class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** A non-negative decimal integer without sign, leading zeros or exponent, within 2^53. */
+export function parseIndex(s: string | undefined, name: string): number {
+  if (s === undefined || !/^(0|[1-9][0-9]{0,15})$/.test(s)) throw new HttpError(400, 'bad-number', `${name} must be a non-negative decimal integer`);
+  const n = Number(s);
+  if (!Number.isSafeInteger(n)) throw new HttpError(400, 'bad-number', `${name} is too large`);
+  return n;
+}
+
+/**
+ * Reads the request body up to `limit` bytes. A declared Content-Length over the
+ * limit is refused before reading; a streamed body is cut off as soon as it passes it.
+ */
+export async function readBody(c: Context, limit: number): Promise<Uint8Array> {
+  const declared = c.req.header('content-length');
+  if (declared !== undefined && Number(declared) > limit) throw new HttpError(413, 'body-too-large', `request body is over the limit of ${limit} bytes`);
+  const stream = c.req.raw.body;
+  if (!stream) return new Uint8Array(0);
+  const reader = stream.getReader();
+  const chunks: Uint8Array[] = [];
+  let n = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    n += value.length;
+    if (n > limit) {
+      await reader.cancel().catch(() => {});
+      throw new HttpError(413, 'body-too-large', `request body is over the limit of ${limit} bytes`);
+    }
+    chunks.push(value);
+  }
+  const out = new Uint8Array(n);
+  let o = 0;
+  for (const ch of chunks) {
+    out.set(ch, o);
+    o += ch.length;
+  }
+  return out;
+}
+
+/** Parses a JSON body, refusing non-UTF-8 bytes and malformed JSON with 400. */
+export function parseJsonBody(body: Uint8Array): unknown {
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(body);
+  } catch {
+    throw new HttpError(400, 'malformed-json', 'request body is not valid UTF-8');
+  }
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw new HttpError(400, 'malformed-json', `request body is not valid JSON: ${(e as Error).message}`);
+  }
+}

@@ -1,0 +1,102 @@
+import { describe, expect, it } from 'vitest';
+import { fromHex, toHex, utf8 } from '../../src/core/bytes.js';
+import { CborError, decodeCanonical, encodeCanonical } from '../../src/core/cbor.js';
+import { decodeLeaf, encodeLeaf, EntryError, parseRfc3339Utc, validatePayload } from '../../src/core/entry.js';
+
+describe('deterministic CBOR (RFC 8949 §4.2.1)', () => {
+  it('encodes RFC 8949 Appendix A examples in their preferred form', () => {
+    expect(toHex(encodeCanonical(0))).toBe('00');
+    expect(toHex(encodeCanonical(23))).toBe('17');
+    expect(toHex(encodeCanonical(24))).toBe('1818');
+    expect(toHex(encodeCanonical(1000000))).toBe('1a000f4240');
+    expect(toHex(encodeCanonical(1000000000000))).toBe('1b000000e8d4a51000');
+    expect(toHex(encodeCanonical(-1000))).toBe('3903e7');
+    expect(toHex(encodeCanonical('IETF'))).toBe('6449455446');
+    expect(toHex(encodeCanonical(fromHex('01020304')))).toBe('4401020304');
+    expect(toHex(encodeCanonical([1, [2, 3], [4, 5]]))).toBe('8301820203820405');
+  });
+  it('sorts map keys by encoded length, then bytes', () => {
+    expect(toHex(encodeCanonical({ bb: 1, a: 2, c: 3 }))).toBe(toHex(encodeCanonical({ a: 2, c: 3, bb: 1 })));
+    expect(toHex(encodeCanonical({ bb: 1, a: 2 }))).toBe('a26161026262620' + '1');
+  });
+  it('refuses floats and decodes only deterministic encodings', () => {
+    expect(() => encodeCanonical(1.5)).toThrow(CborError);
+    const code = (hex: string) => {
+      try {
+        decodeCanonical(fromHex(hex));
+        return 'ok';
+      } catch (e) {
+        return (e as CborError).code;
+      }
+    };
+    expect(code('1801')).toBe('not-deterministic'); // 1 in a two-byte head
+    expect(code('a2616201616101')).toBe('not-deterministic'); // keys out of order
+    expect(code('bf616101ff')).toBe('not-deterministic'); // indefinite-length map
+    expect(code('a1616101616101')).toBe('malformed'); // trailing bytes
+    expect(code('fb3ff8000000000000')).toBe('not-an-integer');
+    expect(code('a26161016161')).toBe('malformed'); // truncated
+    expect(code('a2616101616102')).toBe('not-deterministic'); // duplicate key
+    expect(code('a2616101616202')).toBe('ok');
+  });
+});
+
+const env = { payloadType: 'application/vnd.ledger.evidence.v1+json', payload: utf8('{}'), signatures: [{ keyid: 'ab', sig: new Uint8Array(64).fill(1) }] };
+
+describe('leaf records', () => {
+  it('round-trip exactly and carry a large timestamp as an integer', () => {
+    const leaf = encodeLeaf({ kind: 'evidence', time: 1_764_000_000_123, envelope: env });
+    const r = decodeLeaf(leaf);
+    expect(r.time).toBe(1_764_000_000_123);
+    expect(r.kind).toBe('evidence');
+    expect(toHex(encodeLeaf(r))).toBe(toHex(leaf));
+  });
+  it('refuses a leaf whose kind does not match its payload type, or with extra fields', () => {
+    const leaf = encodeLeaf({ kind: 'trust-score', time: 1, envelope: env });
+    expect(() => decodeLeaf(leaf)).toThrow(/does not match kind/);
+    const extra = encodeCanonical({ v: 1, kind: 'evidence', time: 1, envelope: { ...env, signatures: [] }, x: 1 } as never);
+    expect(() => decodeLeaf(extra)).toThrow(/unexpected fields/);
+    const flipped = encodeLeaf({ kind: 'evidence', time: 1, envelope: env });
+    flipped[0] = 0xbf;
+    expect(() => decodeLeaf(flipped)).toThrow(EntryError);
+  });
+});
+
+const now = Date.parse('2026-11-23T12:00:00Z');
+const evidence = {
+  ts: '2026-11-23T11:59:00Z', actor: 'ci', action: 'deploy', artifact: 'registry/app@sha256:ab', policy: 'prod-gate', target: 'prod',
+  mode: 'enforce', trace: 't-1', result: 'allow', change: { repo: 'org/app', commit: 'abc', pr: 42 }, extra: { kept: true },
+};
+const score = { subject: 'spiffe://example.org/ns/prod/sa/api', ts: '2026-11-23T11:59:30.5Z', score: 0.82, components: { attestation: 1, telemetry: 0.64 }, model: 'tsm-1', policy: 'p', ttlSeconds: 300 };
+
+function codeOf(kind: 'evidence' | 'trust-score' | 'in-toto', p: unknown): string {
+  try {
+    validatePayload(kind, utf8(JSON.stringify(p)), { now });
+    return 'ok';
+  } catch (e) {
+    return `${(e as EntryError).code}:${(e as EntryError).field ?? ''}`;
+  }
+}
+
+describe('payload schemas', () => {
+  it('accepts valid payloads with unknown fields', () => {
+    expect(codeOf('evidence', evidence)).toBe('ok');
+    expect(codeOf('trust-score', score)).toBe('ok');
+    expect(codeOf('in-toto', { _type: 'https://in-toto.io/Statement/v1', subject: [{ name: 'a', digest: { sha256: 'ab12' } }], predicateType: 'https://slsa.dev/provenance/v1', predicate: {} })).toBe('ok');
+  });
+  it('names the failing field', () => {
+    expect(codeOf('evidence', { ...evidence, actor: '' })).toBe('schema:actor');
+    expect(codeOf('evidence', { ...evidence, ts: '2026-11-23 11:59:00' })).toBe('schema:ts');
+    expect(codeOf('evidence', { ...evidence, ts: '2026-02-30T00:00:00Z' })).toBe('schema:ts');
+    expect(codeOf('evidence', { ...evidence, ts: '2026-11-23T12:10:00Z' })).toBe('timestamp-out-of-window:ts');
+    expect(codeOf('evidence', { ...evidence, change: { pr: -1 } })).toBe('schema:change.pr');
+    expect(codeOf('trust-score', { ...score, score: 1.01 })).toBe('schema:score');
+    expect(codeOf('trust-score', { ...score, components: { telemetry: -0.1 } })).toBe('schema:components.telemetry');
+    expect(codeOf('trust-score', { ...score, ttlSeconds: 1.5 })).toBe('schema:ttlSeconds');
+    expect(codeOf('in-toto', { _type: 'x', subject: [], predicateType: 'p' })).toBe('schema:_type');
+    expect(codeOf('evidence', [1])).toBe('schema:payload');
+  });
+  it('parses RFC 3339 UTC with fractions', () => {
+    expect(parseRfc3339Utc('2026-11-23T11:59:30.5Z')).toBe(Date.parse('2026-11-23T11:59:30.500Z'));
+    expect(() => parseRfc3339Utc('2026-11-23T11:59:30+01:00')).toThrow();
+  });
+});
