@@ -1,5 +1,8 @@
 import { defineConfig } from 'vitest/config';
 
+// LEDGER_TEST_REPORT=FILE also writes vitest's JSON report there (.ci/run reads the counts).
+const report = process.env.LEDGER_TEST_REPORT;
+
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
@@ -7,5 +10,7 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 120_000,
     pool: 'forks',
+    reporters: report ? ['default', 'json'] : ['default'],
+    ...(report ? { outputFile: { json: report } } : {}),
   },
 });

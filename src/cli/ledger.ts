@@ -17,7 +17,7 @@ import { flags, required, runMain, UsageError } from './args.js';
 const USAGE = `usage:
   ledger init --data DIR --origin ORIGIN [--listen HOST:PORT]
   ledger vkey --data DIR
-  ledger serve --data DIR [--listen HOST:PORT]
+  ledger serve --data DIR [--listen HOST:PORT] [--origin ORIGIN  (creates the log if DIR has none)]
   ledger keygen --out FILE
   ledger producers add --data DIR --name NAME --key FILE.pub [--types evidence,trust-score,in-toto]
   ledger producers revoke --data DIR --name NAME
@@ -34,19 +34,22 @@ function openStore(dir: string): { store: LedgerStore; seed: Uint8Array } {
 
 async function init(argv: string[]): Promise<void> {
   const { values } = flags(argv, { data: { type: 'string' }, origin: { type: 'string' }, listen: { type: 'string' } });
-  const dir = required(values.data, 'data');
-  const origin = required(values.origin, 'origin');
+  process.stdout.write(createLog(required(values.data, 'data'), required(values.origin, 'origin'), values.listen) + '\n');
+}
+
+/** Creates a new log in dir (key 0600, config, database); returns its vkey. */
+function createLog(dir: string, origin: string, listen?: string): string {
   if (/\s|\+/.test(origin)) throw new UsageError('--origin must not contain spaces or "+" (it names the log key)');
   const p = paths(dir);
   if (existsSync(p.config) || existsSync(p.key) || existsSync(p.db)) throw new UsageError(`${dir} already holds a log; init refuses to overwrite it`);
   ensureDir(dir);
   const { skey, vkey } = generateSignerKey(origin);
   writeNewFile(p.key, skey + '\n', 0o600);
-  saveConfig(dir, { origin, listen: values.listen ?? DEFAULTS.listen });
+  saveConfig(dir, { origin, listen: listen ?? DEFAULTS.listen });
   const store = new LedgerStore(p.db);
   store.setMeta('origin', origin);
   store.close();
-  process.stdout.write(vkey + '\n');
+  return vkey;
 }
 
 async function vkey(argv: string[]): Promise<void> {
@@ -57,8 +60,12 @@ async function vkey(argv: string[]): Promise<void> {
 }
 
 async function serveCmd(argv: string[]): Promise<void> {
-  const { values } = flags(argv, { data: { type: 'string' }, listen: { type: 'string' } });
+  const { values } = flags(argv, { data: { type: 'string' }, listen: { type: 'string' }, origin: { type: 'string' } });
   const dir = required(values.data, 'data');
+  if (values.origin !== undefined && !existsSync(paths(dir).config)) {
+    // First run with the embedded defaults: create the log, then serve it.
+    process.stderr.write(`created log ${values.origin} in ${dir}; its verifier key:\n${createLog(dir, values.origin)}\n`);
+  }
   const { startServer } = await import('../server/serve.js');
   const running = await startServer(dir, values.listen);
   const addr = running.server.address();

@@ -43,6 +43,12 @@ describe('deterministic CBOR (RFC 8949 §4.2.1)', () => {
 const env = { payloadType: 'application/vnd.ledger.evidence.v1+json', payload: utf8('{}'), signatures: [{ keyid: 'ab', sig: new Uint8Array(64).fill(1) }] };
 
 describe('leaf records', () => {
+  it('encode the spec/entries.md test vector byte for byte', () => {
+    const leaf = encodeLeaf({ kind: 'evidence', time: 1_764_000_000_123, envelope: env });
+    expect(toHex(leaf)).toBe(
+      'a4617601646b696e646865766964656e63656474696d651b0000019ab697e87b68656e76656c6f7065a3677061796c6f6164427b7d6a7369676e61747572657381a263736967584001010101010101010101010101010101010101010101010101010101010101010101010101010101010101010101010101010101010101010101010101010101656b657969646261626b7061796c6f61645479706578276170706c69636174696f6e2f766e642e6c65646765722e65766964656e63652e76312b6a736f6e',
+    );
+  });
   it('round-trip exactly and carry a large timestamp as an integer', () => {
     const leaf = encodeLeaf({ kind: 'evidence', time: 1_764_000_000_123, envelope: env });
     const r = decodeLeaf(leaf);
