@@ -24,6 +24,8 @@ const USAGE = `usage:
   ledger producers list --data DIR [--json]
   ledger submit --url URL --key FILE --type evidence|trust-score|in-toto [--wait] [--json] < payload.json
   ledger export --url URL|--data DIR --out BUNDLE [selection flags]   (see README)
+  ledger anchor verify --data DIR [--json]
+  ledger anchor hold --data DIR --on|--off [--size N]
 `;
 
 function openStore(dir: string): { store: LedgerStore; seed: Uint8Array } {
@@ -150,6 +152,7 @@ const COMMANDS: Record<string, (argv: string[]) => Promise<void | number>> = {
   consistency: async (argv) => (await import('./prove.js')).consistency(argv),
   monitor: async (argv) => (await import('./monitor.js')).monitor(argv),
   scores: async (argv) => (await import('./scores.js')).scores(argv),
+  anchor: async (argv) => (await import('./anchor.js')).anchor(argv),
 };
 
 void runMain(async () => {

@@ -16,13 +16,20 @@ export interface WitnessConfig {
 
 export interface S3Config {
   bucket: string;
+  /** For S3-compatible servers (http://127.0.0.1:7480); AWS S3 when left out. */
   endpoint?: string;
+  /** Default us-east-1. */
   region?: string;
   forcePathStyle?: boolean;
+  /** Key prefix ('' or ending in '/'). */
   prefix?: string;
+  /** COMPLIANCE retention of each archived checkpoint (default 2555 days, 7 years). */
   retentionDays?: number;
   retentionSeconds?: number;
-  checksums?: 'WHEN_REQUIRED' | 'WHEN_SUPPORTED';
+  /** 'WHEN_REQUIRED' for radosgw 16.2; the SDK default otherwise. */
+  checksumMode?: 'WHEN_REQUIRED' | 'WHEN_SUPPORTED';
+  /** Also mirror tiles, entry bundles and the latest checkpoint (the static read path). Default true. */
+  mirrorTiles?: boolean;
 }
 
 export interface LedgerConfig {

@@ -1,6 +1,7 @@
 // Runs the ledger: opens the data directory, starts integration, listens.
 
 import { serve, type ServerType } from '@hono/node-server';
+import { attachAnchoring } from '../anchoring/anchorer.js';
 import { Ledger } from '../log/ledger.js';
 import { createApp } from './app.js';
 
@@ -28,12 +29,14 @@ export async function startServer(dir: string, listen?: string): Promise<Running
   const addr = server.address();
   const boundPort = typeof addr === 'object' && addr ? addr.port : port;
   ledger.start();
+  const anchorer = await attachAnchoring(ledger);
   return {
     ledger,
     server,
     port: boundPort,
     close: () =>
       new Promise<void>((resolve) => {
+        anchorer?.stop();
         server.close(() => resolve());
         ledger.close();
       }),

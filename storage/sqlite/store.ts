@@ -104,6 +104,8 @@ export class LedgerStore {
       producers: this.db.prepare('SELECT * FROM producers ORDER BY added_idx'),
       producerInsert: this.db.prepare('INSERT INTO producers (keyid, name, public_key, types, added_idx, revoked_idx) VALUES (?, ?, ?, ?, ?, NULL)'),
       producerRevoke: this.db.prepare('UPDATE producers SET revoked_idx = ? WHERE keyid = ? AND revoked_idx IS NULL'),
+      cpPublishedAfter: this.db.prepare('SELECT * FROM checkpoints WHERE published_at IS NOT NULL AND size > ? ORDER BY size LIMIT ?'),
+      anchorMax: this.db.prepare('SELECT MAX(size) AS m FROM anchors'),
       anchorPut: this.db.prepare('INSERT OR REPLACE INTO anchors (size, receipt) VALUES (?, ?)'),
       anchorGet: this.db.prepare('SELECT receipt FROM anchors WHERE size = ?'),
       anchors: this.db.prepare('SELECT size, receipt FROM anchors ORDER BY size'),
@@ -207,6 +209,16 @@ export class LedgerStore {
   }
   revokeProducerInTx(keyid: string, idx: number): boolean {
     return this.st.producerRevoke.run(idx, keyid).changes === 1;
+  }
+
+  /** Published checkpoints larger than `size`, smallest first. */
+  publishedCheckpointsAfter(size: number, limit: number): StoredCheckpoint[] {
+    return (this.st.cpPublishedAfter.all(size, limit) as never[]).map((r) => this.cp(r)!);
+  }
+
+  /** The largest anchored size, or -1. */
+  lastAnchoredSize(): number {
+    return (this.st.anchorMax.get() as { m: number | null }).m ?? -1;
   }
 
   putAnchor(size: number, receipt: string): void {
