@@ -2,7 +2,8 @@
 // No Node-only API: everything here runs in a browser as well.
 
 const te = new TextEncoder();
-const td = new TextDecoder('utf-8', { fatal: true });
+// ignoreBOM keeps a leading U+FEFF as text: decoding must not change what the bytes say.
+const td = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 export function utf8(s: string): Uint8Array {
   return te.encode(s);
