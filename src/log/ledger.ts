@@ -22,6 +22,9 @@ export interface Witnessing {
   cosign(cp: StoredCheckpoint): Promise<string | null>;
 }
 
+/** Signatures accepted on one envelope. */
+export const MAX_SIGNATURES = 16;
+
 export interface SubmitResult extends Sequenced {
   checkpoint?: string;
   treeSize?: number;
@@ -126,6 +129,9 @@ export class Ledger {
       if (e instanceof EnvelopeError) throw badRequest(e.code, e.message);
       throw e;
     }
+    // Verification costs signatures x keys: bound the first factor.
+    if (env.signatures.length > MAX_SIGNATURES)
+      throw badRequest('too-many-signatures', `an envelope may carry at most ${MAX_SIGNATURES} signatures`);
     const kind = PAYLOAD_TYPES[env.payloadType];
     if (!kind || kind === 'producer')
       throw badRequest('unknown-payload-type', `payloadType ${JSON.stringify(env.payloadType)} is not accepted; use one of ${Object.keys(PAYLOAD_TYPES).filter((t) => PAYLOAD_TYPES[t] !== 'producer').join(', ')}`);
