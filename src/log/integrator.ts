@@ -7,11 +7,14 @@ import { formatCheckpoint } from '../core/checkpoint.js';
 import { concat } from '../core/bytes.js';
 import { CompactRange, consistencyProof, hashLeaf, HASH_SIZE, verifyConsistency } from '../core/merkle.js';
 import { signNote, type NoteSigner } from '../core/note.js';
-import { storedTileReader, tilesAfterAppend, type TileId } from '../core/tiles.js';
+import { storedTileReader, TileHashCache, tilesAfterAppend, type TileId } from '../core/tiles.js';
+import type { HashReader } from '../core/merkle.js';
 import type { LedgerStore, StoredCheckpoint } from '../../storage/sqlite/store.js';
 
 export class Integrator {
   private range: CompactRange;
+  /** Inner hashes of recently used tiles, shared by every proof this log serves. */
+  private readonly tileCache = new TileHashCache(1024);
 
   constructor(
     private readonly store: LedgerStore,
@@ -33,6 +36,11 @@ export class Integrator {
     if (!data || data.length < t.width * HASH_SIZE) throw new Error(`tile ${t.level}/${t.index} (width ${t.width}) is not stored`);
     return data.length === t.width * HASH_SIZE ? data : data.subarray(0, t.width * HASH_SIZE);
   };
+
+  /** A reader of the stored tree at `size` (trusted: our own tiles). */
+  reader(size: number): HashReader {
+    return storedTileReader(size, this.readTile, this.tileCache);
+  }
 
   /** Integrates up to `max` sequenced entries; returns how many. */
   integrate(max = 16_384): number {
@@ -62,7 +70,7 @@ export class Integrator {
     if (last && last.size >= size) return undefined;
     const root = this.range.root();
     if (last && last.size > 0) {
-      const proof = consistencyProof(last.size, size, storedTileReader(size, this.readTile));
+      const proof = consistencyProof(last.size, size, this.reader(size));
       verifyConsistency(last.size, size, proof, last.root, root); // throws: never sign a fork
     }
     const text = formatCheckpoint({ origin: this.origin, size, rootHash: root, extensions: [] });
