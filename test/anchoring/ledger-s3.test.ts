@@ -18,6 +18,7 @@ import {
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { toHex, utf8 } from '../../src/core/bytes.js';
 import { openCheckpoint } from '../../src/core/checkpoint.js';
+import { sha256 } from '../../src/core/crypto.js';
 import { hashLeaf, inclusionProof, verifyInclusion } from '../../src/core/merkle.js';
 import { parseVerifierKey } from '../../src/core/note.js';
 import { formatPublicKeyPem } from '../../src/core/pem.js';
@@ -106,7 +107,7 @@ describe('anchoring published checkpoints in S3 Object Lock', () => {
     expect(a.ok).toBe(true);
     expect(a.anchors).toBeGreaterThanOrEqual(2);
     const { checkpoint } = openCheckpoint(published, ORIGIN, [parseVerifierKey(vkey)]);
-    const key = `checkpoints/${toHex(new Uint8Array(await crypto.subtle.digest('SHA-256', utf8(ORIGIN))))}/${String(checkpoint.size).padStart(20, '0')}`;
+    const key = `checkpoints/${toHex(sha256(utf8(ORIGIN)))}/${String(checkpoint.size).padStart(20, '0')}`;
     expect(new TextDecoder().decode(await body(key))).toBe(published);
     const head = await client.send(new GetObjectRetentionCommand({ Bucket: BUCKET, Key: key }));
     expect(head.Retention?.Mode).toBe('COMPLIANCE');
@@ -152,7 +153,7 @@ describe('anchoring published checkpoints in S3 Object Lock', () => {
     const receipts = JSON.parse(cliOk(BIN.ledger, ['anchor', 'verify', '--data', dir, '--json'], { env })).anchors as number;
     expect(receipts).toBeGreaterThan(0);
     const { checkpoint } = openCheckpoint(await (await fetch(`${server.url}/checkpoint`)).text(), ORIGIN, [parseVerifierKey(vkey)]);
-    const key = `checkpoints/${toHex(new Uint8Array(await crypto.subtle.digest('SHA-256', utf8(ORIGIN))))}/${String(checkpoint.size).padStart(20, '0')}`;
+    const key = `checkpoints/${toHex(sha256(utf8(ORIGIN)))}/${String(checkpoint.size).padStart(20, '0')}`;
 
     const held = cliOk(BIN.ledger, ['anchor', 'hold', '--data', dir, '--on', '--size', String(checkpoint.size)], { env });
     expect(held).toMatch(/legal hold on/);
