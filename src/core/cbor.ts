@@ -32,6 +32,18 @@ export type CborValue =
 const encoder = new Encoder({ useRecords: false, mapsAsObjects: true, variableMapSize: true, tagUint8Array: false });
 const decoder = new Decoder({ useRecords: false, mapsAsObjects: true });
 
+// Records repeat the same few map keys: keep their UTF-8 bytes (bounded).
+const keyCache = new Map<string, Uint8Array>();
+function keyBytes(k: string): Uint8Array {
+  let e = keyCache.get(k);
+  if (e === undefined) {
+    e = utf8(k);
+    if (keyCache.size >= 256) keyCache.clear();
+    keyCache.set(k, e);
+  }
+  return e;
+}
+
 function prepare(v: CborValue, depth: number): unknown {
   if (depth > 32) throw new CborError('too-deep', 'CBOR value nested more than 32 levels');
   if (typeof v === 'number') {
@@ -43,7 +55,7 @@ function prepare(v: CborValue, depth: number): unknown {
   if (v instanceof Uint8Array) return v;
   if (Array.isArray(v)) return v.map((x) => prepare(x, depth + 1));
   if (typeof v === 'object') {
-    const keys = Object.keys(v).map((k) => ({ k, e: utf8(k) }));
+    const keys = Object.keys(v).map((k) => ({ k, e: keyBytes(k) }));
     // §4.2.1: keys sorted by the bytewise order of their deterministic encodings.
     // A text key's encoding is its length head then its bytes, so length decides first.
     keys.sort((a, b) => a.e.length - b.e.length || compare(a.e, b.e));
