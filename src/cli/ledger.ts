@@ -22,10 +22,21 @@ const USAGE = `usage:
   ledger producers add --data DIR --name NAME --key FILE.pub [--types evidence,trust-score,in-toto]
   ledger producers revoke --data DIR --name NAME
   ledger producers list --data DIR [--json]
-  ledger submit --url URL --key FILE --type evidence|trust-score|in-toto [--wait] [--json] < payload.json
-  ledger export --url URL|--data DIR --out BUNDLE [selection flags]   (see README)
+  ledger submit --url URL --key FILE --type evidence|trust-score|in-toto [--file FILE|-] [field flags]
+                [--vkey VKEY|--vkey-file FILE] [--policy FILE] [--wait [--timeout SECONDS]] [--json] < payload.json
+  ledger prove --url URL --vkey VKEY|--vkey-file FILE [--policy FILE] --index I|--leaf-hash H [--out PROOF] [--json]
+  ledger consistency --url URL --vkey VKEY|--vkey-file FILE [--policy FILE] --from M|--from-checkpoint FILE
+                [--to N|--to-checkpoint FILE] [--json]
+  ledger monitor --url URL --vkey VKEY|--vkey-file FILE [--policy FILE] --state DIR [--once] [--interval SECONDS]
+                [--max-age SECONDS] [--min-score [SUBJECT=]VALUE ...] [--json]
+  ledger scores SUBJECT --url URL --vkey VKEY|--vkey-file FILE [--policy FILE] [--json]
+  ledger export --url URL|--data DIR --out BUNDLE [selection flags]   (see spec/bundle.md)
   ledger anchor verify --data DIR [--json]
   ledger anchor hold --data DIR --on|--off [--size N]
+  ledger witnesses add --data DIR --name NAME --url URL --vkey VKEY
+  ledger witnesses remove --data DIR --name NAME
+  ledger witnesses list --data DIR [--json]
+  ledger witnesses policy --data DIR [--quorum K | --policy-file FILE]   (restart ledger serve to apply)
 `;
 
 function openStore(dir: string): { store: LedgerStore; seed: Uint8Array } {
@@ -153,6 +164,7 @@ const COMMANDS: Record<string, (argv: string[]) => Promise<void | number>> = {
   monitor: async (argv) => (await import('./monitor.js')).monitor(argv),
   scores: async (argv) => (await import('./scores.js')).scores(argv),
   anchor: async (argv) => (await import('./anchor.js')).anchor(argv),
+  witnesses: async (argv) => (await import('./witnesses.js')).witnesses(argv),
 };
 
 void runMain(async () => {
@@ -162,7 +174,7 @@ void runMain(async () => {
     process.stdout.write(USAGE);
     return cmd === undefined ? 2 : 0;
   }
-  const run = COMMANDS[cmd];
+  const run = Object.hasOwn(COMMANDS, cmd) ? COMMANDS[cmd] : undefined;
   if (!run) throw new UsageError(`unknown command ${cmd}\n${USAGE}`);
   return run(argv);
 });
