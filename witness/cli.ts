@@ -10,13 +10,14 @@
 //   witness forks --data DIR [--json]                          the fork evidence kept
 
 import { existsSync } from 'node:fs';
-import { serve, type ServerType } from '@hono/node-server';
 import { equal, toHex } from '../src/core/bytes.js';
 import { generateCosignerKey, parseCosignerKey } from '../src/core/cosignature.js';
 import { isValidKeyName, parseVerifierKey } from '../src/core/note.js';
 import { ConfigError, ensureDir, readPrivateKeyFile, writeNewFile } from '../src/log/config.js';
 import { useNodeCrypto } from '../src/platform/node-crypto.js';
-import { flags, required, runMain, UsageError } from '../src/cli/args.js';
+import { flags, required, runMain, usage, UsageError } from '../src/cli/args.js';
+import { parseListen } from '../src/server/http.js';
+import { listen } from '../src/server/limits.js';
 import { createWitnessApp } from './app.js';
 import { checkOrigin, DEFAULT_LISTEN, loadWitnessConfig, LogKeys, saveWitnessConfig, witnessPaths } from './config.js';
 import { WitnessStore } from './store.js';
@@ -124,24 +125,16 @@ async function forks(argv: string[]): Promise<void> {
   }
 }
 
-function parseListen(s: string): { hostname: string; port: number } {
-  const m = /^(\[[0-9a-fA-F:]+\]|[^:]+):(\d{1,5})$/.exec(s);
-  if (!m || Number(m[2]) > 65535) throw new UsageError(`--listen must be HOST:PORT, got ${s}`);
-  return { hostname: m[1]!.replace(/^\[|\]$/g, ''), port: Number(m[2]) };
-}
-
 async function serveCmd(argv: string[]): Promise<void> {
   const { values } = flags(argv, { data: { type: 'string' }, listen: { type: 'string' } });
   const dir = required(values.data, 'data');
   const cosigner = loadCosigner(dir);
-  const { hostname, port } = parseListen(values.listen ?? loadWitnessConfig(dir).listen);
+  const { hostname, port } = usage(() => parseListen(values.listen ?? loadWitnessConfig(dir).listen));
   const store = new WitnessStore(witnessPaths(dir).db);
   const witness = new Witness(store, cosigner, new LogKeys(dir));
   const app = createWitnessApp(witness, store);
-  const server = await new Promise<ServerType>((resolve, reject) => {
-    const s = serve({ fetch: app.fetch, hostname, port }, () => resolve(s));
-    s.once('error', reject);
-  });
+  // The same limits as the ledger: connection cap, timeouts, JSON answers to malformed HTTP.
+  const server = await listen(app.fetch, { hostname, port }, { maxConnections: 1024, headersTimeoutMs: 10_000, requestTimeoutMs: 30_000 });
   const addr = server.address();
   const where = typeof addr === 'object' && addr ? `${addr.address}:${addr.port}` : String(addr);
   process.stderr.write(`witness ${cosigner.name} listening on http://${where}\n`);

@@ -15,6 +15,15 @@ export function flags<T extends Options>(argv: string[], options: T, allowPositi
   }
 }
 
+/** Runs a parse step whose error is a usage error (exit 2). */
+export function usage<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+}
+
 export function required(v: string | undefined, name: string): string {
   if (v === undefined || v === '') throw new UsageError(`--${name} is required`);
   return v;

@@ -12,7 +12,8 @@ import { LedgerStore } from '../../storage/sqlite/store.js';
 import { ensureDir, loadConfig, paths, readPrivateKeyFile, saveConfig, writeNewFile, DEFAULTS } from '../log/config.js';
 import { applyProducerChange } from '../log/producers.js';
 import { LedgerError } from '../log/errors.js';
-import { flags, required, runMain, UsageError } from './args.js';
+import { flags, required, runMain, usage, UsageError } from './args.js';
+import { parseListen } from '../server/http.js';
 
 const USAGE = `usage:
   ledger init --data DIR --origin ORIGIN [--listen HOST:PORT]
@@ -79,6 +80,7 @@ async function serveCmd(argv: string[]): Promise<void> {
     // First run with the embedded defaults: create the log, then serve it.
     process.stderr.write(`created log ${values.origin} in ${dir}; its verifier key:\n${createLog(dir, values.origin)}\n`);
   }
+  if (values.listen !== undefined) usage(() => parseListen(values.listen!));
   const { startServer } = await import('../server/serve.js');
   const running = await startServer(dir, values.listen);
   const addr = running.server.address();

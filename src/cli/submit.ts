@@ -7,6 +7,7 @@
 // is a batch: each element is one payload.
 
 import { readFileSync } from 'node:fs';
+import { ConfigError, readPrivateKeyFile } from '../log/config.js';
 import { toBase64, utf8 } from '../core/bytes.js';
 import { parseCheckpoint } from '../core/checkpoint.js';
 import { EntryError, PRODUCER_KINDS, type ProducerKind } from '../core/entry.js';
@@ -98,9 +99,9 @@ export async function submit(argv: string[]): Promise<number> {
   if (!(timeoutMs > 0)) throw new UsageError('--timeout must be a positive number of seconds');
   let key: ProducerKey;
   try {
-    key = ProducerKey.fromPem(readFileSync(required(values.key, 'key'), 'utf8'));
+    key = ProducerKey.fromPem(readPrivateKeyFile(required(values.key, 'key')));
   } catch (e) {
-    if (e instanceof KeyError) throw new UsageError(`--key ${values.key}: ${e.code}: ${e.message}`);
+    if (e instanceof KeyError || e instanceof ConfigError) throw new UsageError(`--key ${values.key}: ${e.code}: ${e.message}`);
     throw e;
   }
   const client = openClient(values, false);

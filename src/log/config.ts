@@ -4,7 +4,7 @@
 //   DIR/log.key       the log's note signer key (PRIVATE+KEY+...), mode 0600
 //   DIR/ledger.db     the SQLite database (WAL: ledger.db-wal, ledger.db-shm)
 
-import { chmodSync, existsSync, mkdirSync, openSync, readFileSync, statSync, writeSync, closeSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, statSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 
 export interface WitnessConfig {
@@ -56,6 +56,15 @@ export interface LedgerConfig {
   /** Per-producer submissions per second (token bucket); 0 = unlimited. */
   producerRatePerSecond: number;
   producerBurst: number;
+  /** Concurrent HTTP connections; further ones are closed at once. */
+  maxConnections: number;
+  /** A request's headers, and the whole request, must arrive within these (else 408). */
+  headersTimeoutMs: number;
+  requestTimeoutMs: number;
+  /** How long a write waits for SQLite's lock held by another connection before answering 503. */
+  busyTimeoutMs: number;
+  /** Optional cap on the database file (PRAGMA max_page_count): past it, writes answer 503 as on a full disk. */
+  maxDatabaseBytes?: number;
 }
 
 export const DEFAULTS: Omit<LedgerConfig, 'origin'> = {
@@ -69,6 +78,10 @@ export const DEFAULTS: Omit<LedgerConfig, 'origin'> = {
   witnessTimeoutMs: 5000,
   producerRatePerSecond: 0,
   producerBurst: 0,
+  maxConnections: 1024,
+  headersTimeoutMs: 10_000,
+  requestTimeoutMs: 30_000,
+  busyTimeoutMs: 1000,
 };
 
 export const paths = (dir: string) => ({
@@ -115,13 +128,17 @@ export function writeNewFile(path: string, data: string, mode: number): void {
   chmodSync(path, mode); // the umask may have narrowed it; make it exact
 }
 
+/** Replaces a file atomically: a temporary file, fsynced, renamed over it. */
 function writeNewOrReplace(path: string, data: string, mode: number): void {
-  const fd = openSync(path, 'w', mode);
+  const tmp = `${path}.${process.pid}.tmp`;
+  const fd = openSync(tmp, 'w', mode);
   try {
     writeSync(fd, data);
+    fsyncSync(fd);
   } finally {
     closeSync(fd);
   }
+  renameSync(tmp, path);
 }
 
 export function ensureDir(dir: string): void {

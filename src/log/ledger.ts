@@ -1,18 +1,19 @@
 // The log: accepts envelopes, sequences them with group commit, integrates
 // them into tiles, signs checkpoints and publishes them through one place.
 
-import { parseEnvelope, EnvelopeError } from '../core/dsse.js';
-import { EntryError, MAX_ENTRY_SIZE, PAYLOAD_TYPES, encodeLeaf, validatePayload, type ProducerKind } from '../core/entry.js';
+import { MAX_ENTRY_SIZE, type ProducerKind } from '../core/entry.js';
 import { consistencyProof, inclusionProof } from '../core/merkle.js';
 import { parseSignerKey, type NoteSigner } from '../core/note.js';
-import { encodeEntryBundle, storedTileReader, TILE_WIDTH, type TileId } from '../core/tiles.js';
+import { encodeEntryBundle, TILE_WIDTH, type TileId } from '../core/tiles.js';
 import { LedgerStore, type StoredCheckpoint } from '../../storage/sqlite/store.js';
 import { loadConfig, paths, readPrivateKeyFile, type LedgerConfig } from './config.js';
 import { LedgerError, badRequest, notFound } from './errors.js';
 import { Integrator } from './integrator.js';
 import { Metrics } from './metrics.js';
-import { ProducerRegistry, key48, newEntryOf } from './producers.js';
-import { Sequencer, type Sequenced } from './sequencer.js';
+import { ProducerRegistry, key48 } from './producers.js';
+import { Sequencer, type Prepared, type Sequenced } from './sequencer.js';
+import { VerifyPool } from './verify-pool.js';
+import { ProducerRateLimiter } from '../server/limits.js';
 import { equal } from '../core/bytes.js';
 import { hashLeaf } from '../core/merkle.js';
 
@@ -23,7 +24,7 @@ export interface Witnessing {
 }
 
 /** Signatures accepted on one envelope. */
-export const MAX_SIGNATURES = 16;
+export { MAX_SIGNATURES } from './verify-pool.js';
 
 export interface SubmitResult extends Sequenced {
   checkpoint?: string;
@@ -36,6 +37,8 @@ export class Ledger {
   readonly config: LedgerConfig;
   readonly registry: ProducerRegistry;
   readonly sequencer: Sequencer;
+  /** Worker threads that check envelopes (parse, schema, signature, leaf). */
+  readonly pool: VerifyPool;
   readonly integrator: Integrator;
   readonly metrics = new Metrics();
   readonly signer: NoteSigner & { vkey: string; seed: Uint8Array };
@@ -48,6 +51,9 @@ export class Ledger {
   private publishing = false;
   private closed = false;
   private lastSignedAt = 0;
+  /** After a failed integration or publication (storage busy or full), not before this time. */
+  private retryAt = 0;
+  private readonly limiter?: ProducerRateLimiter;
   private waiters: { index: number; resolve: (cp: StoredCheckpoint) => void; reject: (e: unknown) => void; timer: NodeJS.Timeout }[] = [];
 
   readonly m = {
@@ -64,9 +70,14 @@ export class Ledger {
     const key = parseSignerKey(readPrivateKeyFile(paths(dir).key));
     if (key.name !== this.config.origin) throw new LedgerError(500, 'bad-key', `log key is named ${key.name}, origin is ${this.config.origin}`);
     this.signer = key;
-    this.store = new LedgerStore(paths(dir).db);
+    this.store = new LedgerStore(paths(dir).db, { busyTimeoutMs: this.config.busyTimeoutMs });
+    // Optional size cap: past it SQLite answers SQLITE_FULL, which writes report as 503 storage-busy.
+    if (this.config.maxDatabaseBytes !== undefined)
+      this.store.db.pragma(`max_page_count = ${Math.floor(this.config.maxDatabaseBytes / (this.store.db.pragma('page_size', { simple: true }) as number))}`);
+    if (this.config.producerRatePerSecond > 0) this.limiter = new ProducerRateLimiter(this.config.producerRatePerSecond, this.config.producerBurst);
     this.registry = new ProducerRegistry(this.store);
     this.sequencer = new Sequencer(this.store, this.registry);
+    this.pool = new VerifyPool({ maxFutureSeconds: this.config.maxFutureSeconds, maxAgeSeconds: this.config.maxAgeSeconds });
     this.integrator = new Integrator(this.store, this.config.origin, this.signer);
     this.sequencer.onCommit = () => this.kick();
     const latest = this.store.latestCheckpoint();
@@ -97,6 +108,7 @@ export class Ledger {
       w.reject(new LedgerError(503, 'shutting-down', 'the server is shutting down'));
     }
     this.waiters = [];
+    void this.pool.close();
     this.store.close();
   }
 
@@ -106,7 +118,7 @@ export class Ledger {
   async submit(body: unknown): Promise<Sequenced> {
     const t0 = performance.now();
     try {
-      const item = this.prepare(body);
+      const item = await this.prepare(body);
       const r = await this.sequencer.submit(item);
       if (r.duplicate) this.m.duplicates.inc();
       else this.m.accepted.inc({ kind: item.kind });
@@ -119,35 +131,19 @@ export class Ledger {
     }
   }
 
-  private prepare(body: unknown) {
-    if (typeof body !== 'object' || body === null || Array.isArray(body))
-      throw badRequest('malformed-envelope', 'the body must be a DSSE envelope: a JSON object with payloadType, payload and signatures');
-    let env;
-    try {
-      env = parseEnvelope(body);
-    } catch (e) {
-      if (e instanceof EnvelopeError) throw badRequest(e.code, e.message);
-      throw e;
-    }
-    // Verification costs signatures x keys: bound the first factor.
-    if (env.signatures.length > MAX_SIGNATURES)
-      throw badRequest('too-many-signatures', `an envelope may carry at most ${MAX_SIGNATURES} signatures`);
-    const kind = PAYLOAD_TYPES[env.payloadType];
-    if (!kind || kind === 'producer')
-      throw badRequest('unknown-payload-type', `payloadType ${JSON.stringify(env.payloadType)} is not accepted; use one of ${Object.keys(PAYLOAD_TYPES).filter((t) => PAYLOAD_TYPES[t] !== 'producer').join(', ')}`);
+  /**
+   * Validates, authorises and builds the leaf of one envelope: the checks run on
+   * the verification worker threads (VerifyPool, in submission order); the rate
+   * limit and the size refusal stay here, in that order, after the signature.
+   */
+  private async prepare(body: unknown): Promise<Prepared & { kind: ProducerKind }> {
     const now = Date.now();
-    try {
-      validatePayload(kind, env.payload, { now, maxFutureSeconds: this.config.maxFutureSeconds, maxAgeSeconds: this.config.maxAgeSeconds });
-    } catch (e) {
-      if (e instanceof EntryError) throw badRequest(e.code, e.message);
-      throw e;
-    }
-    this.registry.refresh();
-    const signers = this.registry.authorize(env, kind as ProducerKind);
-    const leaf = encodeLeaf({ kind, time: now, envelope: env });
-    if (leaf.length > MAX_ENTRY_SIZE)
-      throw new LedgerError(413, 'entry-too-large', `the entry would be ${leaf.length} bytes; the limit is ${MAX_ENTRY_SIZE} bytes (tlog-tiles entry bundles carry a 16-bit length)`);
-    return { ...newEntryOf(leaf, env), signers, kind };
+    this.registry.refreshThisTurn();
+    const c = await this.pool.check(body, now, this.registry.all());
+    this.limiter?.charge(c.signers[0]!); // only after the signature verified: nobody spends another's budget
+    if (!c.entry)
+      throw new LedgerError(413, 'entry-too-large', `the entry would be ${c.leafSize} bytes; the limit is ${MAX_ENTRY_SIZE} bytes (tlog-tiles entry bundles carry a 16-bit length)`);
+    return { ...c.entry, signers: c.signers, kind: c.kind };
   }
 
   /** Resolves once a published checkpoint contains `index`. */
@@ -173,7 +169,7 @@ export class Ledger {
   /** Schedules integration: at once after a quiet spell, else at the next interval. */
   kick(): void {
     if (this.closed || this.timer || this.integrating) return;
-    const wait = Math.max(0, this.lastSignedAt + this.config.checkpointIntervalMs - Date.now());
+    const wait = Math.max(0, this.lastSignedAt + this.config.checkpointIntervalMs - Date.now(), this.retryAt - Date.now());
     this.timer = setTimeout(() => {
       this.timer = null;
       this.cycle();
@@ -183,6 +179,7 @@ export class Ledger {
   private cycle(): void {
     if (this.closed) return;
     this.integrating = true;
+    let failed = false;
     try {
       // Fold everything sequenced so far, in bounded chunks (each its own transaction).
       while (this.integrator.integrate() > 0 && this.store.entryCount() > this.integrator.treeSize);
@@ -190,14 +187,21 @@ export class Ledger {
       if (cp) {
         this.lastSignedAt = cp.createdAt;
         this.m.checkpoints.inc();
-        void this.publish();
       }
     } catch (e) {
       console.error(`integration failed: ${(e as Error).message}`);
+      this.retryAt = Date.now() + 1000;
+      failed = true;
     } finally {
       this.integrating = false;
     }
-    if (this.store.entryCount() > this.integrator.treeSize) this.kick();
+    // Also publishes a checkpoint signed earlier whose publication failed (or was cut off by a crash).
+    this.publish().catch((e) => {
+      console.error(`publishing failed: ${(e as Error).message}`);
+      this.retryAt = Date.now() + 1000;
+      this.kick();
+    });
+    if (failed || this.store.entryCount() > this.integrator.treeSize) this.kick();
   }
 
   /** The one place a checkpoint is published: witness round (if any), then listeners. */
@@ -266,14 +270,14 @@ export class Ledger {
     const size = this.treeSizeParam(treeSize);
     if (index >= size) throw badRequest('index-beyond-tree', `index ${index} is not in a tree of size ${size}`);
     const { leafHash } = this.entry(index);
-    const proof = inclusionProof(index, size, storedTileReader(size, this.integrator.readTile));
+    const proof = inclusionProof(index, size, this.integrator.reader(size));
     return { index, treeSize: size, leafHash, proof };
   }
 
   consistency(from: number, to?: number): { from: number; to: number; proof: Uint8Array[] } {
     const size = this.treeSizeParam(to);
     if (from < 1 || from > size) throw badRequest('bad-range', `from must be between 1 and to (${size})`);
-    return { from, to: size, proof: consistencyProof(from, size, storedTileReader(size, this.integrator.readTile)) };
+    return { from, to: size, proof: consistencyProof(from, size, this.integrator.reader(size)) };
   }
 
   /** Hash tile data, or undefined if that tile (at that width) is not in the tree yet. */

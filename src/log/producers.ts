@@ -5,9 +5,9 @@
 // appended in the same transaction, so an auditor can replay the registry at
 // any position.
 
-import { toBase64 } from '../core/bytes.js';
-import { ed25519PublicKey } from '../core/crypto.js';
-import { keyIdOf, signEnvelope, verifyEnvelope, type Envelope } from '../core/dsse.js';
+import { toBase64, utf8 } from '../core/bytes.js';
+import { ed25519PublicKey, ed25519Verify, sha256 } from '../core/crypto.js';
+import { keyIdOf, pae, signEnvelope, type Envelope } from '../core/dsse.js';
 import { encodeLeaf, envelopeDigest, payloadTypeOf, producerPayload, PRODUCER_KINDS, type ProducerKind } from '../core/entry.js';
 import { hashLeaf } from '../core/merkle.js';
 import type { LedgerStore, NewEntry, ProducerRow } from '../../storage/sqlite/store.js';
@@ -20,13 +20,46 @@ export function key48(hash: Uint8Array): number {
 
 export function newEntryOf(leaf: Uint8Array, envelope: Envelope): NewEntry & { leafHash: Uint8Array; digest: Uint8Array } {
   const leafHash = hashLeaf(leaf);
-  const digest = envelopeDigest(envelope);
+  const at = envelopeOffset(leaf);
+  const digest = at === undefined ? envelopeDigest(envelope) : sha256(leaf.subarray(at));
   return { leaf, ekey: key48(digest), lkey: key48(leafHash), leafHash, digest };
+}
+
+const ENVELOPE_KEY = [0x68, ...utf8('envelope')];
+
+/**
+ * Where the envelope's encoding starts in a leaf from encodeLeaf. Deterministic
+ * CBOR (RFC 8949 §4.2.1) sorts the record's keys shortest first, so the leaf is
+ * a4, "v" 1, "kind" <text>, "time" <uint>, "envelope" <map>: the envelope comes
+ * last, and as the encoding of a value does not depend on what surrounds it, the
+ * bytes after its key are exactly encodeCanonical(envelope), the bytes
+ * envelopeDigest hashes (saving a second encoding per entry). Returns undefined
+ * (the caller encodes again) for any other layout.
+ */
+function envelopeOffset(leaf: Uint8Array): number | undefined {
+  const KIND = [0x64, ...utf8('kind')];
+  const TIME = [0x64, ...utf8('time')];
+  const at = (o: number, bytes: number[]) => bytes.every((b, i) => leaf[o + i] === b);
+  if (leaf[0] !== 0xa4 || leaf[1] !== 0x61 || leaf[2] !== 0x76 || leaf[3] !== 0x01 || !at(4, KIND)) return undefined;
+  let o = 9;
+  const t = leaf[o]!; // kind: a text string
+  if (t >= 0x60 && t <= 0x77) o += 1 + (t - 0x60);
+  else if (t === 0x78) o += 2 + leaf[o + 1]!;
+  else return undefined;
+  if (!at(o, TIME)) return undefined;
+  o += 5;
+  const u = leaf[o]!; // time: an unsigned integer, argument in the head or 1, 2, 4 or 8 bytes after it
+  if (u <= 0x17) o += 1;
+  else if (u >= 0x18 && u <= 0x1b) o += 1 + 2 ** (u - 0x18);
+  else return undefined;
+  if (!at(o, ENVELOPE_KEY)) return undefined;
+  return o + ENVELOPE_KEY.length;
 }
 
 export class ProducerRegistry {
   private rows: ProducerRow[] = [];
   private version = -1;
+  private checkedThisTurn = false;
 
   constructor(private readonly store: LedgerStore) {
     this.refresh(true);
@@ -38,6 +71,19 @@ export class ProducerRegistry {
     if (!force && v === this.version) return;
     this.version = v;
     this.rows = this.store.producers();
+  }
+
+  /**
+   * refresh(), checking the database at most once per event-loop turn: every
+   * request handled in this turn had arrived before the check, so they may all
+   * be judged by the registry it saw. (The sequencer still refreshes inside its
+   * write transaction, where revocations must be exact.)
+   */
+  refreshThisTurn(): void {
+    if (this.checkedThisTurn) return;
+    this.checkedThisTurn = true;
+    setImmediate(() => (this.checkedThisTurn = false));
+    this.refresh();
   }
 
   active(): ProducerRow[] {
@@ -53,27 +99,56 @@ export class ProducerRegistry {
    * signature on the envelope verifies. Throws 403 when there is none.
    */
   authorize(env: Envelope, kind: ProducerKind): string[] {
-    const allowed = this.active().filter((r) => r.types.includes(kind));
-    const hinted = new Set(env.signatures.map((s) => s.keyid));
-    // Try hinted keys first; fall back to all allowed keys (the keyid is only a hint).
-    const ordered = [...allowed.filter((r) => hinted.has(r.keyid)), ...allowed.filter((r) => !hinted.has(r.keyid))];
-    if (ordered.length > 0) {
-      try {
-        return verifyEnvelope(env, ordered.map((r) => ({ id: r.keyid, publicKey: r.publicKey })), 1);
-      } catch {
-        /* fall through to the precise reason below */
-      }
-    }
-    const known = this.rows.filter((r) => hinted.has(r.keyid));
-    if (known.some((r) => r.revokedIndex !== null) && !known.some((r) => r.revokedIndex === null))
-      throw new LedgerError(403, 'revoked-key', 'the signing key has been revoked');
-    if (known.some((r) => r.revokedIndex === null && !r.types.includes(kind)))
-      throw new LedgerError(403, 'type-not-allowed', `the signing producer may not write ${kind} entries`);
-    if (known.length === 0 && allowed.length === 0 && this.active().length === 0)
-      throw new LedgerError(403, 'unknown-key', 'no producer is registered');
-    if (known.length > 0) throw new LedgerError(403, 'no-valid-signature', 'no signature verifies with a registered producer key');
-    throw new LedgerError(403, 'unknown-key', 'the envelope is not signed by a registered producer key');
+    return authorizeEnvelope(this.rows, env, kind);
   }
+}
+
+/**
+ * The registry decision on rows of the producers table (pure, so worker threads
+ * take it too): the keyids of the active producers allowed to write `kind` whose
+ * signature on the envelope verifies, or 403 with the precise reason.
+ */
+export function authorizeEnvelope(rows: readonly ProducerRow[], env: Envelope, kind: ProducerKind): string[] {
+  const active = rows.filter((r) => r.revokedIndex === null);
+  const allowed = active.filter((r) => r.types.includes(kind));
+  const hinted = new Set(env.signatures.map((s) => s.keyid));
+  // Try hinted keys first; fall back to all allowed keys (the keyid is only a hint).
+  const ordered = [...allowed.filter((r) => hinted.has(r.keyid)), ...allowed.filter((r) => !hinted.has(r.keyid))];
+  let signer: string | undefined;
+  try {
+    signer = ordered.length > 0 ? firstSigner(env, ordered) : undefined;
+  } catch {
+    /* as verifyEnvelope's errors: fall through to the precise reason below */
+  }
+  if (signer !== undefined) return [signer];
+  const known = rows.filter((r) => hinted.has(r.keyid));
+  if (known.some((r) => r.revokedIndex !== null) && !known.some((r) => r.revokedIndex === null))
+    throw new LedgerError(403, 'revoked-key', 'the signing key has been revoked');
+  if (known.some((r) => r.revokedIndex === null && !r.types.includes(kind)))
+    throw new LedgerError(403, 'type-not-allowed', `the signing producer may not write ${kind} entries`);
+  if (known.length === 0 && allowed.length === 0 && active.length === 0)
+    throw new LedgerError(403, 'unknown-key', 'no producer is registered');
+  if (known.length > 0) throw new LedgerError(403, 'no-valid-signature', 'no signature verifies with a registered producer key');
+  throw new LedgerError(403, 'unknown-key', 'the envelope is not signed by a registered producer key');
+}
+
+/**
+ * verifyEnvelope(env, keys, 1) of core/dsse.ts for registry rows, whose keyids
+ * (keyIdOf of the public key, distinct: the table's primary key) are already
+ * known, so no key is hashed again per entry: for each signature in order, the
+ * keys it names first, then the others in the given order; the first key under
+ * which a signature verifies is the signer.
+ */
+function firstSigner(env: Envelope, keys: readonly ProducerRow[]): string | undefined {
+  if (env.signatures.length === 0) return undefined;
+  const msg = pae(env.payloadType, env.payload);
+  for (const s of env.signatures) {
+    const hinted = s.keyid === '' ? [] : keys.filter((k) => k.keyid === s.keyid);
+    const order = hinted.length === 0 ? keys : [...hinted, ...keys.filter((k) => k.keyid !== s.keyid)];
+    const match = order.find((k) => ed25519Verify(k.publicKey, msg, s.sig));
+    if (match) return match.keyid;
+  }
+  return undefined;
 }
 
 export interface ProducerChange {

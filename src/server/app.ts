@@ -8,6 +8,7 @@ import { parseTilePath, TileError, TILE_WIDTH } from '../core/tiles.js';
 import { LedgerError } from '../log/errors.js';
 import type { Ledger, SubmitResult } from '../log/ledger.js';
 import { HttpError, jsonError, parseIndex, parseJsonBody, readBody } from './http.js';
+import { checkJsonDepth, readTokenFromEnv, requireReadToken } from './limits.js';
 
 const IMMUTABLE = 'public, max-age=31536000, immutable';
 const SHORT = 'public, max-age=2';
@@ -40,13 +41,21 @@ export function createApp(ledger: Ledger): Hono {
     if (err instanceof HttpError || err instanceof LedgerError) {
       const headers: Record<string, string> = {};
       if (err instanceof LedgerError && err.retryAfter !== undefined) headers['retry-after'] = String(err.retryAfter);
+      // The rest of an over-limit body is never read: the connection cannot carry another request.
+      if (err.code === 'body-too-large') headers['connection'] = 'close';
       return jsonError(c, err.status, err.code, err.message, headers);
     }
     if (err instanceof TileError) return jsonError(c, 404, err.code, err.message);
+    // The client went away (or timed out) while its body was being read: nobody to answer, nothing wrong here.
+    if ((err as NodeJS.ErrnoException).code === 'ECONNRESET' && c.req.raw.signal.aborted)
+      return jsonError(c, 400, 'request-aborted', 'the request ended before its body arrived');
     console.error(`internal error on ${c.req.method} ${c.req.path}: ${(err as Error).message}`);
     return jsonError(c, 500, 'internal', 'internal error');
   });
   app.notFound((c) => jsonError(c, 404, 'not-found', `no route for ${c.req.method} ${c.req.path}`));
+  // A private log (config readTokenEnv): every read needs the bearer token; signed writes do not.
+  const readToken = readTokenFromEnv(ledger.config.readTokenEnv);
+  if (readToken !== undefined) app.use('*', requireReadToken(readToken));
 
   app.get('/healthz', (c) =>
     c.json({ ok: true, sequenced: ledger.store.entryCount(), treeSize: ledger.integrator.treeSize, published: ledger.latestPublished()?.size ?? 0 }),
@@ -109,7 +118,7 @@ export function createApp(ledger: Ledger): Hono {
   app.post('/v1/entries', async (c) => {
     const wait = c.req.query('wait');
     if (wait !== undefined && wait !== 'checkpoint') throw new HttpError(400, 'bad-query', 'wait must be "checkpoint"');
-    const body = parseJsonBody(await readBody(c, ledger.config.maxBodyBytes));
+    const body = parseJsonBody(checkJsonDepth(await readBody(c, ledger.config.maxBodyBytes)));
     const r: SubmitResult = await ledger.submit(body);
     if (wait === 'checkpoint') {
       const cp = await ledger.waitForCheckpoint(r.index);
@@ -122,20 +131,24 @@ export function createApp(ledger: Ledger): Hono {
   // The batch route is matched by hand: hono would read ":batch" as a parameter.
   app.post('/v1/*', async (c) => {
     if (c.req.path !== '/v1/entries:batch') return jsonError(c, 404, 'not-found', `no route for POST ${c.req.path}`);
-    const body = parseJsonBody(await readBody(c, ledger.config.maxBodyBytes)) as { envelopes?: unknown };
+    const body = parseJsonBody(checkJsonDepth(await readBody(c, ledger.config.maxBodyBytes))) as { envelopes?: unknown };
     if (typeof body !== 'object' || body === null || !Array.isArray(body.envelopes))
       throw new HttpError(400, 'bad-batch', 'body must be {"envelopes": [ ... ]}');
     const envs = body.envelopes;
     if (envs.length === 0) throw new HttpError(400, 'bad-batch', 'envelopes is empty');
     if (envs.length > ledger.config.maxBatch) throw new HttpError(413, 'batch-too-large', `at most ${ledger.config.maxBatch} envelopes per batch`);
     const settled = await Promise.allSettled(envs.map((e) => ledger.submit(e)));
+    let retryAfter = 0; // the longest wait any refused envelope was told (429 rate-limited, 503 storage-busy)
     const results = settled.map((s) => {
       if (s.status === 'fulfilled') return { status: s.value.duplicate ? 200 : 201, ...answer(s.value) };
       const e = s.reason;
-      if (e instanceof LedgerError) return { status: e.status, error: { code: e.code, message: e.message } };
+      if (e instanceof LedgerError) {
+        retryAfter = Math.max(retryAfter, e.retryAfter ?? 0);
+        return { status: e.status, error: { code: e.code, message: e.message } };
+      }
       return { status: 500, error: { code: 'internal', message: 'internal error' } };
     });
-    return c.json({ results });
+    return c.json({ results }, 200, retryAfter > 0 ? { 'retry-after': String(retryAfter) } : {});
   });
 
   return app;

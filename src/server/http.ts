@@ -4,6 +4,13 @@
 
 import type { Context } from 'hono';
 
+/** Parses HOST:PORT (IPv6 hosts in brackets). */
+export function parseListen(s: string): { hostname: string; port: number } {
+  const m = /^(\[[0-9a-fA-F:]+\]|[^:]+):(\d{1,5})$/.exec(s);
+  if (!m || Number(m[2]) > 65535) throw new Error(`--listen must be HOST:PORT, got ${s}`);
+  return { hostname: m[1]!.replace(/^\[|\]$/g, ''), port: Number(m[2]) };
+}
+
 export interface ErrorBody {
   error: { code: string; message: string };
 }

@@ -1,15 +1,12 @@
 // Runs the ledger: opens the data directory, starts integration, listens.
 
-import { serve, type ServerType } from '@hono/node-server';
+import type { ServerType } from '@hono/node-server';
 import { attachAnchoring } from '../anchoring/anchorer.js';
 import { Ledger } from '../log/ledger.js';
+import { attachWitnessing } from '../witnessing/witnessing.js';
 import { createApp } from './app.js';
-
-export function parseListen(s: string): { hostname: string; port: number } {
-  const m = /^(\[[0-9a-fA-F:]+\]|[^:]+):(\d{1,5})$/.exec(s);
-  if (!m || Number(m[2]) > 65535) throw new Error(`--listen must be HOST:PORT, got ${s}`);
-  return { hostname: m[1]!.replace(/^\[|\]$/g, ''), port: Number(m[2]) };
-}
+import { parseListen } from './http.js';
+import { listen as listenWithLimits } from './limits.js';
 
 export interface Running {
   ledger: Ledger;
@@ -21,14 +18,19 @@ export interface Running {
 export async function startServer(dir: string, listen?: string): Promise<Running> {
   const ledger = new Ledger(dir);
   const { hostname, port } = parseListen(listen ?? ledger.config.listen);
-  const app = createApp(ledger);
-  const server = await new Promise<ServerType>((resolve, reject) => {
-    const s = serve({ fetch: app.fetch, hostname, port }, () => resolve(s));
-    s.once('error', reject);
-  });
+  // Before start(): no checkpoint may be published without the witness round.
+  const witnessing = attachWitnessing(ledger);
+  let server: ServerType;
+  try {
+    server = await listenWithLimits(createApp(ledger).fetch, { hostname, port }, ledger.config);
+  } catch (e) {
+    ledger.close(); // a refused start (read token missing, address in use) leaves nothing running
+    throw e;
+  }
   const addr = server.address();
   const boundPort = typeof addr === 'object' && addr ? addr.port : port;
   ledger.start();
+  witnessing?.start();
   const anchorer = await attachAnchoring(ledger);
   return {
     ledger,
@@ -37,6 +39,7 @@ export async function startServer(dir: string, listen?: string): Promise<Running
     close: () =>
       new Promise<void>((resolve) => {
         anchorer?.stop();
+        witnessing?.stop();
         server.close(() => resolve());
         ledger.close();
       }),

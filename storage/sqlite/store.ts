@@ -109,6 +109,7 @@ export class LedgerStore {
       anchorPut: this.db.prepare('INSERT OR REPLACE INTO anchors (size, receipt) VALUES (?, ?)'),
       anchorGet: this.db.prepare('SELECT receipt FROM anchors WHERE size = ?'),
       anchors: this.db.prepare('SELECT size, receipt FROM anchors ORDER BY size'),
+      dataVersion: this.db.prepare('PRAGMA data_version').pluck(),
     };
   }
 
@@ -123,7 +124,7 @@ export class LedgerStore {
 
   /** A counter that changes whenever another connection commits (PRAGMA data_version). */
   dataVersion(): number {
-    return this.db.pragma('data_version', { simple: true }) as number;
+    return this.st.dataVersion.get() as number;
   }
 
   getMeta(key: string): string | undefined {
