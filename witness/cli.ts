@@ -15,7 +15,7 @@ import { generateCosignerKey, parseCosignerKey } from '../src/core/cosignature.j
 import { isValidKeyName, parseVerifierKey } from '../src/core/note.js';
 import { ConfigError, ensureDir, readPrivateKeyFile, writeNewFile } from '../src/log/config.js';
 import { useNodeCrypto } from '../src/platform/node-crypto.js';
-import { flags, required, runMain, usage, UsageError } from '../src/cli/args.js';
+import { flags, runCommands, required, usage, UsageError } from '../src/cli/args.js';
 import { parseListen } from '../src/server/http.js';
 import { listen } from '../src/server/limits.js';
 import { createWitnessApp } from './app.js';
@@ -153,14 +153,4 @@ async function serveCmd(argv: string[]): Promise<void> {
 
 const COMMANDS: Record<string, (argv: string[]) => Promise<void>> = { init, vkey, logs, serve: serveCmd, forks };
 
-void runMain(async () => {
-  useNodeCrypto();
-  const [cmd, ...argv] = process.argv.slice(2);
-  if (cmd === undefined || cmd === '--help' || cmd === '-h' || cmd === 'help') {
-    process.stdout.write(USAGE);
-    return cmd === undefined ? 2 : 0;
-  }
-  const run = COMMANDS[cmd];
-  if (!run) throw new UsageError(`unknown command ${cmd}\n${USAGE}`);
-  return run(argv);
-});
+runCommands(USAGE, COMMANDS, useNodeCrypto);

@@ -48,3 +48,21 @@ export async function readStdin(): Promise<string> {
   for await (const ch of process.stdin) chunks.push(ch as Buffer);
   return Buffer.concat(chunks).toString('utf8');
 }
+
+/**
+ * The main of a program with subcommands: `--help` prints the usage (exit 0),
+ * no command prints it with exit 2, an unknown command is a usage error.
+ */
+export function runCommands(usageText: string, commands: Record<string, (argv: string[]) => Promise<void | number>>, setup: () => void = () => {}): void {
+  void runMain(async () => {
+    setup();
+    const [cmd, ...argv] = process.argv.slice(2);
+    if (cmd === undefined || cmd === '--help' || cmd === '-h' || cmd === 'help') {
+      process.stdout.write(usageText);
+      return cmd === undefined ? 2 : 0;
+    }
+    const run = Object.hasOwn(commands, cmd) ? commands[cmd] : undefined;
+    if (!run) throw new UsageError(`unknown command ${cmd}\n${usageText}`);
+    return run(argv);
+  });
+}

@@ -11,7 +11,7 @@
 import { createPublicKey, verify as nodeVerify, type KeyObject } from 'node:crypto';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { fromBase64, fromHex } from '../core/bytes.js';
+import { parseHash32 } from '../core/bytes.js';
 import { parsePolicy, PolicyError, type Policy } from '../core/policy.js';
 import { useNodeCrypto } from '../platform/node-crypto.js';
 import { progressBar } from '../bundle/progress.js';
@@ -66,14 +66,10 @@ function expandPaths(paths: string[]): string[] {
   });
 }
 
-function parseLeafHash(s: string): Uint8Array {
-  let h: Uint8Array | undefined;
-  try {
-    h = /^[0-9a-fA-F]{64}$/.test(s) ? fromHex(s) : fromBase64(s);
-  } catch {
-    h = undefined;
-  }
-  if (!h || h.length !== 32) throw new UsageError('--leaf-hash must be 32 bytes in hex or standard base64');
+
+function leafHashArg(s: string): Uint8Array {
+  const h = parseHash32(s);
+  if (!h) throw new UsageError('--leaf-hash must be 32 bytes in hex or base64');
   return h;
 }
 
@@ -144,7 +140,7 @@ async function main(): Promise<number> {
   const files = expandPaths(positionals);
   const trusted = values['trusted-checkpoint'] === undefined ? undefined : readFileSync(values['trusted-checkpoint'], 'utf8');
   const leaf = values.leaf === undefined ? undefined : new Uint8Array(readFileSync(values.leaf));
-  const leafHash = values['leaf-hash'] === undefined ? undefined : parseLeafHash(values['leaf-hash']);
+  const leafHash = values['leaf-hash'] === undefined ? undefined : leafHashArg(values['leaf-hash']);
   if ((leaf || leafHash) && files.length > 1) throw new UsageError('--leaf and --leaf-hash apply to a single tlog-proof file');
 
   const bar = progressBar(values.quiet === true || values.json === true);

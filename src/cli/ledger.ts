@@ -12,7 +12,7 @@ import { LedgerStore } from '../../storage/sqlite/store.js';
 import { ensureDir, loadConfig, paths, readPrivateKeyFile, saveConfig, writeNewFile, DEFAULTS } from '../log/config.js';
 import { applyProducerChange } from '../log/producers.js';
 import { LedgerError } from '../log/errors.js';
-import { flags, required, runMain, usage, UsageError } from './args.js';
+import { flags, runCommands, required, usage, UsageError } from './args.js';
 import { parseListen } from '../server/http.js';
 
 const USAGE = `usage:
@@ -169,14 +169,4 @@ const COMMANDS: Record<string, (argv: string[]) => Promise<void | number>> = {
   witnesses: async (argv) => (await import('./witnesses.js')).witnesses(argv),
 };
 
-void runMain(async () => {
-  useNodeCrypto();
-  const [cmd, ...argv] = process.argv.slice(2);
-  if (cmd === undefined || cmd === '--help' || cmd === '-h' || cmd === 'help') {
-    process.stdout.write(USAGE);
-    return cmd === undefined ? 2 : 0;
-  }
-  const run = Object.hasOwn(COMMANDS, cmd) ? COMMANDS[cmd] : undefined;
-  if (!run) throw new UsageError(`unknown command ${cmd}\n${USAGE}`);
-  return run(argv);
-});
+runCommands(USAGE, COMMANDS, useNodeCrypto);

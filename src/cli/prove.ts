@@ -4,7 +4,7 @@
 // Also the flag handling the other client commands share (pinned key, policy).
 
 import { readFileSync, writeFileSync } from 'node:fs';
-import { fromBase64, fromHex, toBase64 } from '../core/bytes.js';
+import { parseHash32, toBase64 } from '../core/bytes.js';
 import { LedgerClient, LedgerClientError, type TreeHead, type VerifiedCheckpoint } from '../client/index.js';
 import { flags, required, UsageError } from './args.js';
 
@@ -49,18 +49,11 @@ export function failure(e: unknown, json: boolean | undefined): number {
   return e.code === 'network' || e.code === 'unavailable' || e.code === 'bad-options' ? 2 : 1;
 }
 
+
 /** A 32-byte leaf hash as hex or base64 (standard or URL-safe, padded or not). */
 export function parseLeafHashArg(s: string): Uint8Array {
-  let h: Uint8Array | undefined;
-  if (/^[0-9a-fA-F]{64}$/.test(s)) h = fromHex(s);
-  else {
-    try {
-      h = fromBase64(s, { urlSafe: true, allowUnpadded: true });
-    } catch {
-      h = undefined;
-    }
-  }
-  if (!h || h.length !== 32) throw new UsageError('--leaf-hash must be 32 bytes as hex or base64');
+  const h = parseHash32(s);
+  if (!h) throw new UsageError('--leaf-hash must be 32 bytes as hex or base64');
   return h;
 }
 

@@ -126,3 +126,17 @@ export function fromBase64(s: string, opts: Base64Options = {}): Uint8Array {
   if (bits > 0 && (acc & ((1 << bits) - 1)) !== 0) throw new Error('invalid base64: non-zero trailing bits');
   return out;
 }
+
+/**
+ * A 32-byte hash written as 64 hex digits or as base64 (standard or URL-safe,
+ * padded or not), as users paste leaf hashes. Undefined for anything else.
+ */
+export function parseHash32(s: string): Uint8Array | undefined {
+  let h: Uint8Array | undefined;
+  try {
+    h = /^[0-9a-fA-F]{64}$/.test(s) ? fromHex(s) : fromBase64(s, { urlSafe: true, allowUnpadded: true });
+  } catch {
+    return undefined;
+  }
+  return h.length === 32 ? h : undefined;
+}

@@ -2,7 +2,7 @@
 // tlog-tiles, entries, proofs), the write API, health and metrics.
 
 import { Hono, type Context } from 'hono';
-import { fromBase64, fromHex, toBase64 } from '../core/bytes.js';
+import { parseHash32, toBase64 } from '../core/bytes.js';
 import { decodeLeaf } from '../core/entry.js';
 import { parseTilePath, TileError, TILE_WIDTH } from '../core/tiles.js';
 import { LedgerError } from '../log/errors.js';
@@ -13,17 +13,10 @@ import { checkJsonDepth, readTokenFromEnv, requireReadToken } from './limits.js'
 const IMMUTABLE = 'public, max-age=31536000, immutable';
 const SHORT = 'public, max-age=2';
 
+
 function parseLeafHash(s: string): Uint8Array {
-  let h: Uint8Array | undefined;
-  if (/^[0-9a-fA-F]{64}$/.test(s)) h = fromHex(s);
-  else {
-    try {
-      h = fromBase64(s, { urlSafe: true, allowUnpadded: true });
-    } catch {
-      h = undefined;
-    }
-  }
-  if (!h || h.length !== 32) throw new HttpError(400, 'bad-leaf-hash', 'leafHash must be 32 bytes as hex or base64url');
+  const h = parseHash32(s);
+  if (!h) throw new HttpError(400, 'bad-leaf-hash', 'leafHash must be 32 bytes as hex or base64url');
   return h;
 }
 
