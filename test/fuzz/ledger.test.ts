@@ -230,8 +230,11 @@ function hostileBody(rng: Rng): { what: string; body: string | Uint8Array; statu
     }
     case 1:
       return { what: 'random-bytes', body: rng.bytes(rng.int(3000)) };
-    case 2:
-      return { what: 'deep-json', body: nested(rng, rng.pick([100, 10_000, 100_000])) };
+    case 2: {
+      // Deep enough and it is also over the body limit: then only a 413 will do.
+      const body = nested(rng, rng.pick([100, 10_000, 100_000]));
+      return { what: 'deep-json', body, ...(Buffer.byteLength(body) > MAX_BODY ? { status: 413 } : {}) };
+    }
     case 3: {
       const t = enc.encode(JSON.stringify(rng.pick(malloryPool)));
       t[20 + rng.int(t.length - 40)] = rng.pick([0xff, 0xc0, 0xc1, 0xf5, 0x80]);
