@@ -1,7 +1,6 @@
 // Runs the ledger: opens the data directory, starts integration, listens.
 
 import type { ServerType } from '@hono/node-server';
-import { attachAnchoring } from '../anchoring/anchorer.js';
 import { Ledger } from '../log/ledger.js';
 import { attachWitnessing } from '../witnessing/witnessing.js';
 import { createApp } from './app.js';
@@ -31,7 +30,8 @@ export async function startServer(dir: string, listen?: string): Promise<Running
   const boundPort = typeof addr === 'object' && addr ? addr.port : port;
   ledger.start();
   witnessing?.start();
-  const anchorer = await attachAnchoring(ledger);
+  // The AWS SDK is loaded only when anchoring is configured (it costs tens of MB of memory).
+  const anchorer = ledger.config.s3 ? await (await import('../anchoring/anchorer.js')).attachAnchoring(ledger) : undefined;
   return {
     ledger,
     server,
