@@ -17,12 +17,13 @@ export const LEAF_VERSION = 1;
 export type ProducerKind = 'evidence' | 'trust-score' | 'in-toto';
 export type EntryKind = ProducerKind | 'producer';
 
-export const PAYLOAD_TYPES: Record<string, EntryKind> = {
+// No prototype: a payloadType such as "constructor" must find nothing here.
+export const PAYLOAD_TYPES: Readonly<Record<string, EntryKind>> = Object.assign(Object.create(null) as Record<string, EntryKind>, {
   'application/vnd.ledger.evidence.v1+json': 'evidence',
   'application/vnd.ledger.trust-score.v1+json': 'trust-score',
   'application/vnd.in-toto+json': 'in-toto',
   'application/vnd.ledger.producer.v1+json': 'producer',
-};
+});
 
 export const PRODUCER_KINDS: readonly ProducerKind[] = ['evidence', 'trust-score', 'in-toto'];
 

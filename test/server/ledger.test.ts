@@ -162,6 +162,7 @@ describe('refusals: a 4xx with a JSON error code, nothing written', () => {
     ['malformed JSON', () => post('/v1/entries', '{"payloadType":', true), 400, 'malformed-json'],
     ['not an object', () => post('/v1/entries', '"x"', true), 400, 'malformed-envelope'],
     ['unknown payload type', () => post('/v1/entries', { ...alice.envelope('evidence', evidence()), payloadType: 'text/plain' }), 400, 'unknown-payload-type'],
+    ['payload type named like a prototype property', () => post('/v1/entries', { ...alice.envelope('evidence', evidence()), payloadType: 'constructor' }), 400, 'unknown-payload-type'],
     ['bad base64', () => post('/v1/entries', { ...alice.envelope('evidence', evidence()), payload: '!!!!' }), 400, 'bad-base64'],
     ['schema field', () => post('/v1/entries', alice.envelope('trust-score', trustScore('s', 1.5))), 400, 'schema'],
     ['unregistered key', () => post('/v1/entries', mallory.envelope('evidence', evidence())), 403, 'unknown-key'],
