@@ -19,7 +19,7 @@ import { formatTlogProof } from '../core/tlog-proof.js';
 import { equal, fromBase64 } from '../core/bytes.js';
 import { LedgerStore } from '../../storage/sqlite/store.js';
 import { loadConfig, paths } from '../log/config.js';
-import { buildManifest, encodeBundle, isRangeOnly, selectionMismatch, type Bundle, type BundleAnchor, type BundleEntry, type BundleTile, type Selection } from './format.js';
+import { buildManifest, encodeBundle, isRangeOnly, selectionMismatch, type Bundle, type BundleAnchor, type BundleEntry, type BundleTile, type Selection, type RegistryKey } from './format.js';
 
 /** A failure of the export itself (unreachable source, nothing to export from, a source that contradicts its checkpoint). */
 export class ExportError extends Error {
@@ -163,14 +163,6 @@ export interface ExportOptions {
   onProgress?: (phase: string, done: number, total: number) => void;
 }
 
-interface Key {
-  keyid: string;
-  name: string;
-  publicKey: Uint8Array;
-  types: string[];
-  addIndex: number;
-  revokeIndex?: number;
-}
 
 interface Gathered {
   note: string;
@@ -231,7 +223,7 @@ async function gather(src: LogSource, opts: ExportOptions): Promise<Gathered> {
   const to = Math.min(sel.to ?? n - 1, n - 1);
   if (n === 0 || from > to) return g;
 
-  const registry = new Map<string, Key>();
+  const registry = new Map<string, RegistryKey>();
   const registryLeaves = new Map<number, Uint8Array>(); // every registry entry seen, by index
   const applyRegistry = (i: number, leaf: Uint8Array, rec: LeafRecord) => {
     if (registryLeaves.has(i)) return;
@@ -328,8 +320,8 @@ async function gather(src: LogSource, opts: ExportOptions): Promise<Gathered> {
 }
 
 /** The registered key that signed entry i: the keyid hint if it names an authorised key, else the one that verifies. */
-function attribute(rec: LeafRecord, i: number, registry: Map<string, Key>): Key | undefined {
-  const allowed = (k: Key | undefined): k is Key => k !== undefined && k.addIndex < i && k.revokeIndex === undefined && k.types.includes(rec.kind);
+function attribute(rec: LeafRecord, i: number, registry: Map<string, RegistryKey>): RegistryKey | undefined {
+  const allowed = (k: RegistryKey | undefined): k is RegistryKey => k !== undefined && k.addIndex < i && k.revokeIndex === undefined && k.types.includes(rec.kind);
   for (const s of rec.envelope.signatures) {
     const k = registry.get(s.keyid);
     if (allowed(k)) return k;

@@ -510,3 +510,15 @@ export function selectionMismatch(s: Selection, e: EntryFacts): string | undefin
 export function isRangeOnly(s: Selection): boolean {
   return s.fromTime === undefined && s.toTime === undefined && s.producers === undefined && s.types === undefined && s.subjects === undefined;
 }
+
+/** A producer key as replayed from the registry entries of the log. */
+export interface RegistryKey {
+  keyid: string;
+  name: string;
+  publicKey: Uint8Array;
+  types: string[];
+  /** Index of the entry that registered it. */
+  addIndex: number;
+  /** Index of the entry that revoked it, if any. */
+  revokeIndex?: number;
+}

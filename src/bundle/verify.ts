@@ -44,6 +44,7 @@ import {
   type BundleEntry,
   type ManifestDigests,
   type Selection,
+  type RegistryKey,
 } from './format.js';
 
 // ---------------------------------------------------------------------------
@@ -400,25 +401,17 @@ function bindTiles(b: Bundle, cp: Checkpoint, reader: HashReader, all: readonly 
 // ---------------------------------------------------------------------------
 // Producer registry
 
-interface ProducerKey {
-  keyid: string;
-  name: string;
-  publicKey: Uint8Array;
-  types: string[];
-  addIndex: number;
-  revokeIndex?: number;
-}
 
 /** Keys (from verified registry entries) by keyid. */
-type Registry = Map<string, ProducerKey>;
+type Registry = Map<string, RegistryKey>;
 
-function activeAt(k: ProducerKey, i: number): boolean {
+function activeAt(k: RegistryKey, i: number): boolean {
   return k.addIndex < i && (k.revokeIndex === undefined || i < k.revokeIndex);
 }
 
 interface RegistryChange {
   action: 'add' | 'revoke';
-  key: Omit<ProducerKey, 'addIndex' | 'revokeIndex'>;
+  key: Omit<RegistryKey, 'addIndex' | 'revokeIndex'>;
 }
 
 /**
@@ -471,12 +464,12 @@ function applyChange(index: number, c: RegistryChange, registry: Registry): Fail
  * registry entry of the bundle is known by now): the first signature that
  * verifies under some registered key decides the reason.
  */
-function diagnose(i: number, kind: string, env: Envelope, registry: Registry): { signer?: ProducerKey; failure?: Failure } {
+function diagnose(i: number, kind: string, env: Envelope, registry: Registry): { signer?: RegistryKey; failure?: Failure } {
   const keys = [...registry.values()];
-  const trusted = (ks: ProducerKey[]) => ks.map((k) => ({ id: k.keyid, publicKey: k.publicKey }));
+  const trusted = (ks: RegistryKey[]) => ks.map((k) => ({ id: k.keyid, publicKey: k.publicKey }));
   // The keyid is only a hint: an authorised key may have signed under another hint.
   const allowed = keys.filter((k) => activeAt(k, i) && k.types.includes(kind));
-  const tryKeys = (ks: ProducerKey[]): ProducerKey | undefined => {
+  const tryKeys = (ks: RegistryKey[]): RegistryKey | undefined => {
     if (ks.length === 0 || env.signatures.length === 0) return undefined;
     try {
       return registry.get(verifyEnvelope(env, trusted(ks))[0]!);
@@ -488,7 +481,7 @@ function diagnose(i: number, kind: string, env: Envelope, registry: Registry): {
   const ok = tryKeys(allowed);
   if (ok) return { signer: ok };
   const k = tryKeys(keys.filter((x) => !allowed.includes(x)));
-  const who = (x: ProducerKey) => `${x.name} (keyid ${x.keyid})`;
+  const who = (x: RegistryKey) => `${x.name} (keyid ${x.keyid})`;
   if (k) {
     if (k.addIndex >= i) {
       return { failure: { code: 'producer-not-yet-registered', index: i, message: `entry ${i} is signed by ${who(k)}, registered only at index ${k.addIndex}` } };
@@ -499,7 +492,7 @@ function diagnose(i: number, kind: string, env: Envelope, registry: Registry): {
     return { failure: { code: 'type-not-allowed', index: i, message: `entry ${i} is a ${kind} entry, which ${who(k)} may not write (allowed: ${k.types.join(', ') || 'none'})` } };
   }
   if (env.signatures.length === 0) return { failure: { code: 'envelope-signature-invalid', index: i, message: `entry ${i}'s envelope carries no signature` } };
-  const hinted = env.signatures.map((s) => registry.get(s.keyid)).filter((x): x is ProducerKey => x !== undefined);
+  const hinted = env.signatures.map((s) => registry.get(s.keyid)).filter((x): x is RegistryKey => x !== undefined);
   if (hinted.length > 0) {
     return { failure: { code: 'envelope-signature-invalid', index: i, message: `entry ${i}: the signature of ${who(hinted[0]!)} does not verify over the envelope` } };
   }
@@ -604,7 +597,7 @@ interface Pending {
   record: LeafRecord;
   payload: Record<string, unknown>;
   /** Positions in the chunk's check list and the key each would prove. */
-  checks: { at: number; key: ProducerKey }[];
+  checks: { at: number; key: RegistryKey }[];
 }
 
 async function checkEntries(
@@ -627,7 +620,7 @@ async function checkEntries(
   let firstTime = Infinity;
   let lastTime = -Infinity;
 
-  const selected = (p: Pending, signer: ProducerKey | undefined) => {
+  const selected = (p: Pending, signer: RegistryKey | undefined) => {
     report.kinds[p.kind] = (report.kinds[p.kind] ?? 0) + 1;
     firstTime = Math.min(firstTime, p.record.time);
     lastTime = Math.max(lastTime, p.record.time);
