@@ -10,15 +10,9 @@
 
 import { Decoder, Encoder } from 'cbor-x';
 import { compare, equal, utf8 } from './bytes.js';
+import { CodedError } from './errors.js';
 
-export class CborError extends Error {
-  readonly code: string;
-  constructor(code: string, message: string) {
-    super(message);
-    this.name = 'CborError';
-    this.code = code;
-  }
-}
+export class CborError extends CodedError {}
 
 export type CborValue =
   | number

@@ -7,6 +7,7 @@
 
 import { fromBase64, toBase64 } from './bytes.js';
 import { openNote, type Note, type NoteVerifier, type VerifiedSignature } from './note.js';
+import { CodedError } from './errors.js';
 
 export type CheckpointErrorCode =
   | 'not-utf8' // the text holds a lone UTF-16 surrogate
@@ -20,14 +21,7 @@ export type CheckpointErrorCode =
   | 'invalid-extension' // an empty extension line, or one holding '\n'
   | 'origin-mismatch'; // a verified checkpoint of another log
 
-export class CheckpointError extends Error {
-  readonly code: CheckpointErrorCode;
-  constructor(code: CheckpointErrorCode, message: string) {
-    super(message);
-    this.name = 'CheckpointError';
-    this.code = code;
-  }
-}
+export class CheckpointError extends CodedError<CheckpointErrorCode> {}
 
 export interface Checkpoint {
   origin: string;

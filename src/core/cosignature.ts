@@ -29,6 +29,7 @@ import {
   type Note,
   type NoteSignature,
 } from './note.js';
+import { CodedError } from './errors.js';
 
 /** signed-note "Signature types": timestamped Ed25519 witness cosignatures. */
 export const KEY_TYPE_COSIGNATURE_V1 = 0x04;
@@ -42,14 +43,7 @@ export type CosignatureErrorCode =
   | 'invalid-seed' // an Ed25519 seed that is not 32 bytes
   | 'invalid-signature'; // the Ed25519 signature does not verify
 
-export class CosignatureError extends Error {
-  readonly code: CosignatureErrorCode;
-  constructor(code: CosignatureErrorCode, message: string) {
-    super(message);
-    this.name = 'CosignatureError';
-    this.code = code;
-  }
-}
+export class CosignatureError extends CodedError<CosignatureErrorCode> {}
 
 export interface CosignatureVerifier extends Ed25519Verifier {
   readonly keyType: typeof KEY_TYPE_COSIGNATURE_V1;

@@ -11,18 +11,12 @@
 
 import { equal } from './bytes.js';
 import { sha256 } from './crypto.js';
+import { CodedError } from './errors.js';
 
 export const HASH_SIZE = 32;
 
 /** Every failure of this module: `code` is stable and machine-readable. */
-export class ProofError extends Error {
-  readonly code: string;
-  constructor(code: string, message: string) {
-    super(message);
-    this.name = 'ProofError';
-    this.code = code;
-  }
-}
+export class ProofError extends CodedError {}
 
 /** A complete (perfect) subtree: 2^level leaves starting at leaf index*2^level. Level 0 = leaf hash. */
 export interface NodeId {

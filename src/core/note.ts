@@ -14,6 +14,7 @@
 import { Point } from '@noble/ed25519';
 import { concat, equal, fromBase64, toBase64, toHex, utf8 } from './bytes.js';
 import { ed25519PublicKey, ed25519Sign, ed25519Verify, randomBytes, sha256 } from './crypto.js';
+import { CodedError } from './errors.js';
 
 export type NoteErrorCode =
   | 'not-utf8' // bytes are not UTF-8, or a string holds a lone surrogate
@@ -36,14 +37,7 @@ export type NoteErrorCode =
   | 'invalid-signature' // a signature from a known key does not verify
   | 'unverified'; // no signature from a known key
 
-export class NoteError extends Error {
-  readonly code: NoteErrorCode;
-  constructor(code: NoteErrorCode, message: string) {
-    super(message);
-    this.name = 'NoteError';
-    this.code = code;
-  }
-}
+export class NoteError extends CodedError<NoteErrorCode> {}
 
 export interface NoteSignature {
   name: string;

@@ -15,6 +15,7 @@ import {
   type HashReader,
   type NodeId,
 } from './merkle.js';
+import { CodedError } from './errors.js';
 
 export const TILE_HEIGHT = 8;
 export const TILE_WIDTH = 256;
@@ -26,14 +27,7 @@ export interface TileId {
   width: number;
 }
 
-export class TileError extends Error {
-  readonly code: string;
-  constructor(code: string, message: string) {
-    super(message);
-    this.name = 'TileError';
-    this.code = code;
-  }
-}
+export class TileError extends CodedError {}
 
 /** tlog-tiles: `<L>` is a decimal integer between 0 and 63. */
 const MAX_LEVEL = 63;

@@ -14,6 +14,7 @@
 // (spec/witness.md); the witness answers all of them with 400.
 
 import { fromBase64, toBase64 } from '../core/bytes.js';
+import { CodedError } from '../core/errors.js';
 
 /** tlog-witness "add-checkpoint": the client MUST NOT send more than 63 proof lines. */
 export const MAX_PROOF_LINES = 63;
@@ -30,14 +31,7 @@ export type ProtocolErrorCode =
   | 'missing-empty-line' // no empty line ends the proof lines
   | 'malformed-size-body'; // a 409 body that is not "<decimal>\n"
 
-export class ProtocolError extends Error {
-  readonly code: ProtocolErrorCode;
-  constructor(code: ProtocolErrorCode, message: string) {
-    super(message);
-    this.name = 'ProtocolError';
-    this.code = code;
-  }
-}
+export class ProtocolError extends CodedError<ProtocolErrorCode> {}
 
 export interface AddCheckpointRequest {
   oldSize: number;
