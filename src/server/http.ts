@@ -3,6 +3,7 @@
 // before the body is read whole.
 
 import type { Context } from 'hono';
+import { concat } from '../core/bytes.js';
 
 /** Parses HOST:PORT (IPv6 hosts in brackets). */
 export function parseListen(s: string): { hostname: string; port: number } {
@@ -63,13 +64,7 @@ export async function readBody(c: Context, limit: number): Promise<Uint8Array> {
     }
     chunks.push(value);
   }
-  const out = new Uint8Array(n);
-  let o = 0;
-  for (const ch of chunks) {
-    out.set(ch, o);
-    o += ch.length;
-  }
-  return out;
+  return concat(...chunks);
 }
 
 /** Parses a JSON body, refusing non-UTF-8 bytes and malformed JSON with 400. */
