@@ -6,7 +6,7 @@
 // at level l is MTH(D[(n*256+i)*256^l : (n*256+i+1)*256^l]) for i in 0..W-1). A node at
 // Merkle level 8L+r (r < 8) is the root of 2^r consecutive hashes of one such tile.
 
-import { equal } from './bytes.js';
+import { concat, equal } from './bytes.js';
 import {
   HASH_SIZE,
   hashChildren,
@@ -168,28 +168,50 @@ export function nodeHashFromTile(tile: TileId, data: Uint8Array, id: NodeId): Ui
 }
 
 /**
- * A tile's data with its in-tile subtree hashes, computed on demand and remembered:
- * the subtree of height h at position j is the MTH of hashes j*2^h .. (j+1)*2^h - 1.
+ * The in-tile subtree heights a summary keeps: the 32 nodes of height 3 and the 4
+ * of height 6 (36 hashes, 1,152 bytes). From them any node of the tile costs at
+ * most 3 hashes, an inclusion proof through the tile 9 (up to 247 without).
+ */
+const SUMMARY_HEIGHTS = [3, 6] as const;
+
+/** Slot of in-tile node (h, j), h in 1..8, in a packed array of 255 hashes: height 1 first. */
+const slotOf = (h: number, j: number): number => TILE_WIDTH - (2 * TILE_WIDTH >> h) + j;
+
+/**
+ * A tile's data with its in-tile subtree hashes, computed on demand and kept in
+ * one packed array: the subtree of height h at position j is the MTH of hashes
+ * j*2^h .. (j+1)*2^h - 1. A full tile may start from a summary (SUMMARY_HEIGHTS).
  */
 class TileNodes {
   readonly tile: TileId;
   readonly #data: Uint8Array;
-  readonly #memo = new Map<number, Uint8Array>();
+  readonly #inner = new Uint8Array((TILE_WIDTH - 1) * HASH_SIZE);
+  readonly #have = new Uint8Array(TILE_WIDTH - 1);
 
-  constructor(tile: TileId, data: Uint8Array) {
+  constructor(tile: TileId, data: Uint8Array, summary?: Uint8Array) {
     this.tile = tile;
     this.#data = checkTileData(tile, data).slice();
+    if (summary !== undefined && tile.width === TILE_WIDTH) {
+      let o = 0;
+      for (const h of SUMMARY_HEIGHTS) {
+        const at = slotOf(h, 0);
+        const n = TILE_WIDTH >> h;
+        this.#inner.set(summary.subarray(o, o + n * HASH_SIZE), at * HASH_SIZE);
+        this.#have.fill(1, at, at + n);
+        o += n * HASH_SIZE;
+      }
+    }
   }
 
   node(h: number, j: number): Uint8Array {
     if (h === 0) return this.#data.subarray(j * HASH_SIZE, (j + 1) * HASH_SIZE);
-    const key = h * TILE_WIDTH + j;
-    let v = this.#memo.get(key);
-    if (v === undefined) {
-      v = hashChildren(this.node(h - 1, 2 * j), this.node(h - 1, 2 * j + 1));
-      this.#memo.set(key, v);
+    const slot = slotOf(h, j);
+    const at = slot * HASH_SIZE;
+    if (this.#have[slot] === 0) {
+      this.#inner.set(hashChildren(this.node(h - 1, 2 * j), this.node(h - 1, 2 * j + 1)), at);
+      this.#have[slot] = 1;
     }
-    return v;
+    return this.#inner.subarray(at, at + HASH_SIZE);
   }
 
   /** The hash of a complete subtree whose level-8L hashes all lie in this tile. */
@@ -208,39 +230,81 @@ class TileNodes {
   fullTileHash(): Uint8Array {
     return this.node(TILE_HEIGHT, 0);
   }
+
+  /** A full tile's subtree hashes at SUMMARY_HEIGHTS (computed if need be), packed. */
+  summary(): Uint8Array {
+    const parts = SUMMARY_HEIGHTS.map((h) => {
+      const n = TILE_WIDTH >> h;
+      for (let j = 0; j < n; j++) this.node(h, j);
+      const at = slotOf(h, 0) * HASH_SIZE;
+      return this.#inner.subarray(at, at + n * HASH_SIZE);
+    });
+    return concat(...parts);
+  }
 }
 
 // ---------------------------------------------------------------------------
 // Readers
 
 /**
- * A bounded LRU of tiles with their computed in-tile subtree hashes, keyed by tile
- * path. Tiles are immutable (a partial tile of a given width never changes), so one
- * cache can serve every tree size of ONE log; do not share it between logs.
+ * The in-tile hashes of ONE log's tiles, for the server's proofs: an LRU of
+ * `maxTiles` tiles with all their computed subtree hashes (about 16 KB each), and
+ * the summaries (1,152 bytes each) of up to `maxSummaries` full tiles, so that a
+ * tile read again from storage needs a few hashes, not up to 255. Tiles are immutable
+ * (a partial tile of a given width never changes), so one cache serves every
+ * tree size of one log; do not share it between logs.
  */
 export class TileHashCache {
   readonly #max: number;
+  readonly #maxSummaries: number;
   readonly #map = new Map<string, TileNodes>();
+  readonly #summaries = new Map<number, Uint8Array>();
 
-  constructor(maxTiles = 64) {
+  constructor(maxTiles = 64, maxSummaries = 0) {
     if (!Number.isSafeInteger(maxTiles) || maxTiles < 1) throw new TileError('bad-cache-size', `cache size ${maxTiles} must be a positive integer`);
+    if (!Number.isSafeInteger(maxSummaries) || maxSummaries < 0) throw new TileError('bad-cache-size', `summary count ${maxSummaries} must be a non-negative integer`);
     this.#max = maxTiles;
+    this.#maxSummaries = maxSummaries;
   }
 
   /** The hash of complete subtree `id` from tile t, taken from the cache or from getTile(t) (then cached). */
   nodeHash(t: TileId, getTile: (t: TileId) => Uint8Array, id: NodeId): Uint8Array {
-    const key = tilePath(t);
+    const key = `${t.level}/${t.index}/${t.width}`;
     let v = this.#map.get(key);
     if (v !== undefined) {
       this.#map.delete(key); // most recently used goes last
     } else {
-      v = new TileNodes(t, getTile(t));
-      if (this.#map.size >= this.#max) this.#map.delete(this.#map.keys().next().value!);
+      v = new TileNodes(t, getTile(t), this.#summaries.get(summaryKey(t)));
+      if (this.#map.size >= this.#max) {
+        const [oldKey, old] = this.#map.entries().next().value!;
+        this.#map.delete(oldKey);
+        if (old.tile.width === TILE_WIDTH) this.#remember(old);
+      }
     }
     this.#map.set(key, v);
     return v.nodeFor(id);
   }
+
+  /** Number of full-tile summaries held. */
+  get summaries(): number {
+    return this.#summaries.size;
+  }
+
+  #remember(tn: { tile: TileId; summary(): Uint8Array }): void {
+    if (this.#maxSummaries === 0) return;
+    const k = summaryKey(tn.tile);
+    if (this.#summaries.has(k)) return;
+    if (this.#summaries.size >= this.#maxSummaries) this.#summaries.delete(this.#summaries.keys().next().value!);
+    this.#summaries.set(k, tn.summary());
+  }
+
+  /** Records the summary of a full tile whose in-tile hashes were just computed (integration). */
+  rememberFullTile(tn: { tile: TileId; summary(): Uint8Array }): void {
+    if (tn.tile.width === TILE_WIDTH) this.#remember(tn);
+  }
 }
+
+const summaryKey = (t: TileId): number => t.index * 64 + t.level;
 
 /**
  * Trusted reader (server side, tiles from our own storage): a HashReader over a sync
@@ -401,13 +465,15 @@ export function decodeEntryBundle(data: Uint8Array, width?: number): Uint8Array[
  * For the log's integrator: the tiles that a tree of `newSize` has and a tree of
  * `oldSize` has not (grown partial tiles, new full and partial tiles, every level),
  * given the new leaf hashes. readTile is asked only for the old tree's partial tiles
- * whose hashes the grown tiles start with.
+ * whose hashes the grown tiles start with. Given the log's cache, the summary of
+ * every new full tile goes into it (those hashes are computed here anyway).
  */
 export function tilesAfterAppend(
   oldSize: number,
   newSize: number,
   readTile: (t: TileId) => Uint8Array,
   newLeafHashes: readonly Uint8Array[],
+  cache?: TileHashCache,
 ): { tile: TileId; data: Uint8Array }[] {
   checkIndex(oldSize, 'old tree size');
   checkIndex(newSize, 'new tree size');
@@ -437,7 +503,11 @@ export function tilesAfterAppend(
       for (; pos < start + width; pos++) data.set(fresh[k++]!, (pos - start) * HASH_SIZE);
       const tile = { level, index, width };
       out.push({ tile, data });
-      if (width === TILE_WIDTH) next.push(new TileNodes(tile, data).fullTileHash());
+      if (width === TILE_WIDTH) {
+        const tn = new TileNodes(tile, data);
+        next.push(tn.fullTileHash().slice());
+        cache?.rememberFullTile(tn);
+      }
     }
     fresh = next;
   }

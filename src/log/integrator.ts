@@ -11,10 +11,18 @@ import { storedTileReader, TileHashCache, tilesAfterAppend, type TileId } from '
 import type { HashReader } from '../core/merkle.js';
 import type { LedgerStore, StoredCheckpoint } from '../../storage/sqlite/store.js';
 
+/** Leaf hashes held for integration at most (32 MB); past it, integration reads the leaves. */
+const MAX_RECENT = 1 << 20;
+
 export class Integrator {
   private range: CompactRange;
-  /** Inner hashes of recently used tiles, shared by every proof this log serves. */
-  private readonly tileCache = new TileHashCache(1024);
+  /**
+   * In-tile hashes for every proof this log serves: the 256 most recently used
+   * tiles in full (about 4 MB), and the summary of up to 32,768 full tiles
+   * (8,388,608 entries; 1.1 KB each, 36 MB at most), so that a proof through a
+   * tile that is no longer cached costs one tile read and about 9 hashes.
+   */
+  private readonly tileCache = new TileHashCache(256, 1 << 15);
 
   constructor(
     private readonly store: LedgerStore,
@@ -25,6 +33,24 @@ export class Integrator {
     const frontier: Uint8Array[] = [];
     for (let o = 0; o < t.frontier.length; o += HASH_SIZE) frontier.push(t.frontier.subarray(o, o + HASH_SIZE));
     this.range = new CompactRange(t.size, frontier);
+  }
+
+  /**
+   * Leaf hashes of entries this process sequenced, from index recentFirst on and
+   * not yet integrated: the sequencer hands them over so that integration need
+   * not read the leaves back and hash them again. Anything else (entries appended
+   * by another process, or after a restart) is read from the store.
+   */
+  private recent: Uint8Array[] = [];
+  private recentFirst = 0;
+
+  noteSequenced(first: number, leafHashes: readonly Uint8Array[]): void {
+    if (first !== this.recentFirst + this.recent.length || this.recent.length + leafHashes.length > MAX_RECENT) {
+      this.recent = [];
+      this.recentFirst = first;
+    }
+    if (first < this.range.size) return;
+    for (const h of leafHashes) this.recent.push(h);
   }
 
   get treeSize(): number {
@@ -45,19 +71,25 @@ export class Integrator {
   /** Integrates up to `max` sequenced entries; returns how many. */
   integrate(max = 16_384): number {
     const oldSize = this.range.size;
-    const leaves = this.store.getEntries(oldSize, oldSize + max);
-    if (leaves.length === 0) return 0;
-    const hashes = leaves.map(hashLeaf);
+    const hashes =
+      this.recentFirst === oldSize && this.recent.length > 0
+        ? this.recent.slice(0, max)
+        : this.store.getEntries(oldSize, oldSize + max).map(hashLeaf);
+    if (hashes.length === 0) return 0;
     const range = new CompactRange(oldSize, this.range.frontier);
     for (const h of hashes) range.append(h);
     const newSize = range.size;
-    const tiles = tilesAfterAppend(oldSize, newSize, this.readTile, hashes);
+    const tiles = tilesAfterAppend(oldSize, newSize, this.readTile, hashes, this.tileCache);
     this.store.write(() => {
       for (const t of tiles) this.store.putTileInTx(t.tile.level, t.tile.index, t.data);
       this.store.setTreeStateInTx(newSize, concat(...range.frontier));
     });
     this.range = range;
-    return leaves.length;
+    if (this.recentFirst <= newSize) {
+      this.recent = this.recent.slice(Math.min(this.recent.length, newSize - this.recentFirst));
+      this.recentFirst = newSize;
+    }
+    return hashes.length;
   }
 
   /**

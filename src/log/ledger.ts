@@ -10,7 +10,7 @@ import { loadConfig, paths, readPrivateKeyFile, type LedgerConfig } from './conf
 import { LedgerError, badRequest, notFound } from './errors.js';
 import { Integrator } from './integrator.js';
 import { Metrics } from './metrics.js';
-import { ProducerRegistry, key48 } from './producers.js';
+import { ProducerRegistry } from './producers.js';
 import { Sequencer, type Prepared, type Sequenced } from './sequencer.js';
 import { VerifyPool } from './verify-pool.js';
 import { ProducerRateLimiter } from '../server/limits.js';
@@ -54,6 +54,9 @@ export class Ledger {
   /** After a failed integration or publication (storage busy or full), not before this time. */
   private retryAt = 0;
   private readonly limiter?: ProducerRateLimiter;
+  private published: StoredCheckpoint | undefined;
+  private publishedVersion = -1;
+  private publishedChecked = false;
   private waiters: { index: number; resolve: (cp: StoredCheckpoint) => void; reject: (e: unknown) => void; timer: NodeJS.Timeout }[] = [];
 
   readonly m = {
@@ -79,7 +82,10 @@ export class Ledger {
     this.sequencer = new Sequencer(this.store, this.registry);
     this.pool = new VerifyPool({ maxFutureSeconds: this.config.maxFutureSeconds, maxAgeSeconds: this.config.maxAgeSeconds });
     this.integrator = new Integrator(this.store, this.config.origin, this.signer);
-    this.sequencer.onCommit = () => this.kick();
+    this.sequencer.onCommit = (first, leafHashes) => {
+      this.integrator.noteSequenced(first, leafHashes);
+      this.kick();
+    };
     const latest = this.store.latestCheckpoint();
     this.lastSignedAt = latest?.createdAt ?? 0;
     this.metrics.gauge('ledger_tree_size', 'Entries integrated into the tree', () => this.integrator.treeSize);
@@ -148,7 +154,7 @@ export class Ledger {
 
   /** Resolves once a published checkpoint contains `index`. */
   waitForCheckpoint(index: number, timeoutMs = 30_000): Promise<StoredCheckpoint> {
-    const cp = this.store.latestPublishedCheckpoint();
+    const cp = this.latestPublished();
     if (cp && cp.size > index) return Promise.resolve(cp);
     return new Promise((resolve, reject) => {
       const w = {
@@ -219,6 +225,7 @@ export class Ledger {
         const now = Date.now();
         this.store.publishCheckpoint(signed.size, note, now);
         const cp = { ...signed, note, publishedAt: now };
+        if (!this.published || this.published.size < cp.size) this.published = cp;
         this.m.published.inc();
         this.releaseWaiters(cp);
         for (const l of this.onPublished) l(cp);
@@ -239,12 +246,26 @@ export class Ledger {
 
   // ---------------------------------------------------------------- reads
 
+  /**
+   * The latest published checkpoint, from memory: this process's publications
+   * update it directly, and at most once per event-loop turn it is read again if
+   * another connection has committed to the database since (PRAGMA data_version).
+   */
   latestPublished(): StoredCheckpoint | undefined {
-    return this.store.latestPublishedCheckpoint();
+    if (!this.publishedChecked) {
+      this.publishedChecked = true;
+      setImmediate(() => (this.publishedChecked = false));
+      const v = this.store.dataVersion();
+      if (v !== this.publishedVersion) {
+        this.published = this.store.latestPublishedCheckpoint();
+        this.publishedVersion = v;
+      }
+    }
+    return this.published;
   }
 
   private treeSizeParam(treeSize: number | undefined): number {
-    const cp = this.store.latestPublishedCheckpoint();
+    const cp = this.latestPublished();
     const max = cp?.size ?? 0;
     if (treeSize === undefined) {
       if (!cp) throw notFound('no-checkpoint', 'no checkpoint has been published yet');
@@ -262,16 +283,22 @@ export class Ledger {
   }
 
   findByLeafHash(leafHash: Uint8Array): number {
-    for (const c of this.store.entriesByLeafKey(key48(leafHash))) if (equal(hashLeaf(c.leaf), leafHash)) return c.idx;
+    const size = this.integrator.treeSize;
+    for (const idx of this.store.indicesByLeafHash(leafHash)) {
+      // Confirmed against the leaf hash its tile holds (entries not yet integrated: from the leaf).
+      const h = idx < size ? this.integrator.reader(size)([{ level: 0, index: idx }])[0]! : hashLeaf(this.store.getEntry(idx)!);
+      if (equal(h, leafHash)) return idx;
+    }
     throw notFound('no-such-entry', 'no entry has that leaf hash');
   }
 
   inclusion(index: number, treeSize?: number): { index: number; treeSize: number; leafHash: Uint8Array; proof: Uint8Array[] } {
     const size = this.treeSizeParam(treeSize);
     if (index >= size) throw badRequest('index-beyond-tree', `index ${index} is not in a tree of size ${size}`);
-    const { leafHash } = this.entry(index);
-    const proof = inclusionProof(index, size, this.integrator.reader(size));
-    return { index, treeSize: size, leafHash, proof };
+    // The leaf hash comes from its tile, which the proof reads anyway.
+    const read = this.integrator.reader(size);
+    const [leafHash] = read([{ level: 0, index }]);
+    return { index, treeSize: size, leafHash: leafHash!, proof: inclusionProof(index, size, read) };
   }
 
   consistency(from: number, to?: number): { from: number; to: number; proof: Uint8Array[] } {

@@ -13,16 +13,12 @@ import { hashLeaf } from '../core/merkle.js';
 import type { LedgerStore, NewEntry, ProducerRow } from '../../storage/sqlite/store.js';
 import { LedgerError } from './errors.js';
 
-export function key48(hash: Uint8Array): number {
-  // 48-bit prefix as a safe integer: an index key; matches are confirmed against full bytes.
-  return hash[0]! * 2 ** 40 + hash[1]! * 2 ** 32 + ((hash[2]! << 24) >>> 0) + (hash[3]! << 16) + (hash[4]! << 8) + hash[5]!;
-}
-
-export function newEntryOf(leaf: Uint8Array, envelope: Envelope): NewEntry & { leafHash: Uint8Array; digest: Uint8Array } {
+/** A leaf ready to store: with its leaf hash and its envelope's digest. */
+export function newEntryOf(leaf: Uint8Array, envelope: Envelope): NewEntry {
   const leafHash = hashLeaf(leaf);
   const at = envelopeOffset(leaf);
   const digest = at === undefined ? envelopeDigest(envelope) : sha256(leaf.subarray(at));
-  return { leaf, ekey: key48(digest), lkey: key48(leafHash), leafHash, digest };
+  return { leaf, leafHash, digest };
 }
 
 const ENVELOPE_KEY = [0x68, ...utf8('envelope')];

@@ -10,8 +10,6 @@ import { LedgerError } from './errors.js';
 import type { ProducerRegistry } from './producers.js';
 
 export interface Prepared extends NewEntry {
-  leafHash: Uint8Array;
-  digest: Uint8Array;
   /** keyids of the producers whose signatures authorised it. */
   signers: string[];
 }
@@ -31,8 +29,8 @@ interface Pending {
 export class Sequencer {
   private queue: Pending[] = [];
   private scheduled = false;
-  /** Called after every commit that added entries. */
-  onCommit: (count: number) => void = () => {};
+  /** Called after every commit that added entries: the first index, and the leaf hashes in order. */
+  onCommit: (first: number, leafHashes: Uint8Array[]) => void = () => {};
   readonly stats = { transactions: 0, entries: 0, duplicates: 0 };
 
   constructor(
@@ -52,7 +50,7 @@ export class Sequencer {
   }
 
   private findDuplicate(item: Prepared): Sequenced | undefined {
-    for (const c of this.store.entriesByEnvelopeKey(item.ekey)) {
+    for (const c of this.store.entriesByEnvelopeDigest(item.digest)) {
       try {
         if (equal(envelopeDigest(decodeLeaf(c.leaf).envelope), item.digest)) return { index: c.idx, leafHash: hashLeaf(c.leaf), duplicate: true };
       } catch {
@@ -68,6 +66,8 @@ export class Sequencer {
       const batch = this.queue.splice(0, this.maxPerTransaction);
       const results: (Sequenced | LedgerError)[] = new Array(batch.length);
       let added = 0;
+      let first = 0;
+      let hashes: Uint8Array[] = [];
       try {
         this.store.write(() => {
           // Inside the write lock: the registry is exactly what this transaction sees,
@@ -97,7 +97,8 @@ export class Sequencer {
             slot[pos] = fresh.length;
             fresh.push(p.item);
           });
-          const first = this.store.appendInTx(fresh);
+          first = this.store.appendInTx(fresh);
+          hashes = fresh.map((f) => f.leafHash);
           batch.forEach((p, pos) => {
             const f = slot[pos]!;
             if (f < 0) return;
@@ -122,7 +123,7 @@ export class Sequencer {
           p.resolve(r);
         }
       });
-      if (added > 0) this.onCommit(added);
+      if (added > 0) this.onCommit(first, hashes);
     }
   }
 }

@@ -27,8 +27,6 @@ export interface CheckLimits {
 /** Signatures accepted on one envelope. */
 export const MAX_SIGNATURES = 16;
 
-export type CheckedEntry = NewEntry & { leafHash: Uint8Array; digest: Uint8Array };
-
 /** An envelope that passed every check up to and including the producer signature. */
 export interface Checked {
   kind: ProducerKind;
@@ -36,7 +34,7 @@ export interface Checked {
   signers: string[];
   leafSize: number;
   /** The leaf and its keys; absent when leafSize is over MAX_ENTRY_SIZE (refused by the caller, after its rate limit). */
-  entry?: CheckedEntry;
+  entry?: NewEntry;
 }
 
 /**
@@ -78,9 +76,9 @@ const ROLE = 'ledger-verify-pool';
 
 type ToWorker = { rows: readonly ProducerRow[] } | { seq: number; items: unknown[]; now: number[] };
 
-/** One result: ok [kind, signers, leafSize, offset in buf, ekey, lkey], too large [kind, signers, leafSize], refused, or an internal error. */
+/** One result: ok [kind, signers, leafSize, offset in buf], too large [kind, signers, leafSize], refused, or an internal error. */
 type Out =
-  | { k: ProducerKind; s: string[]; n: number; o?: number; ek?: number; lk?: number }
+  | { k: ProducerKind; s: string[]; n: number; o?: number }
   | { e: [status: number, code: string, message: string, retryAfter?: number] }
   | { x: string };
 
@@ -123,7 +121,7 @@ function runWorker(): void {
       bytes.set(c.entry.leafHash, o + c.leafSize);
       bytes.set(c.entry.digest, o + c.leafSize + 32);
       o += c.leafSize + 64;
-      return { k: c.kind, s: c.signers, n: c.leafSize, o: at, ek: c.entry.ekey, lk: c.entry.lkey };
+      return { k: c.kind, s: c.signers, n: c.leafSize, o: at };
     });
     const reply: FromWorker = { seq: m.seq, buf, out };
     parentPort!.postMessage(reply, [buf]);
@@ -315,7 +313,7 @@ export class VerifyPool {
           const leaf = new Uint8Array(buf, r.o, r.n);
           const leafHash = new Uint8Array(buf, r.o + r.n, 32);
           const digest = new Uint8Array(buf, r.o + r.n + 32, 32);
-          w.resolve({ kind: r.k, signers: r.s, leafSize: r.n, entry: { leaf, ekey: r.ek!, lkey: r.lk!, leafHash, digest } });
+          w.resolve({ kind: r.k, signers: r.s, leafSize: r.n, entry: { leaf, leafHash, digest } });
         }
       });
     }

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { equal, toHex, utf8 } from '../../src/core/bytes.js';
+import { cryptoProvider, setCryptoProvider } from '../../src/core/crypto.js';
 import {
   CompactRange,
   HASH_SIZE,
@@ -307,6 +308,43 @@ describe('readers give the proofs of the in-memory tree', () => {
     inclusionProof(12345, N, storedTileReader(N, get, tiny));
     expect(calls).toBeGreaterThan(first);
     expectTileError(() => new TileHashCache(0), 'bad-cache-size');
+    expectTileError(() => new TileHashCache(1, -1), 'bad-cache-size');
+  });
+
+  it('a tile evicted from the cache keeps its summary: proofs stay exact and cost a few hashes', () => {
+    let hashes = 0;
+    const base = cryptoProvider();
+    setCryptoProvider({ ...base, sha256: (d) => (hashes++, base.sha256(d)) });
+    try {
+      const proofCost = (cache: TileHashCache, i: number): number => {
+        // Evict: fill the one-tile LRU with another tile first.
+        inclusionProof((i + 40_000) % 65_536, 65_536, storedTileReader(65_536, store.get, cache));
+        hashes = 0;
+        expect(inclusionProof(i, 65_536, storedTileReader(65_536, store.get, cache))).toEqual(inclusionProof(i, 65_536, memoryRead));
+        return hashes;
+      };
+      const plain = new TileHashCache(1);
+      const summarised = new TileHashCache(1, 1024);
+      const rand = rng(5);
+      for (const i of [0, 255, 256, 12_345, 65_535, rand(65_536), rand(65_536)]) {
+        inclusionProof(i, 65_536, storedTileReader(65_536, store.get, summarised)); // first visit: computes everything
+        const without = proofCost(plain, i);
+        const withSummary = proofCost(summarised, i);
+        expect(without).toBeGreaterThan(240);
+        expect(withSummary).toBeLessThanOrEqual(2 * 9); // 9 per full tile: a level-0 and a level-1 tile
+      }
+      expect(summarised.summaries).toBeGreaterThan(0);
+      expect(plain.summaries).toBe(0);
+      // Integration hands the summaries of the full tiles it builds to the cache.
+      const fed = new TileHashCache(1, 1024);
+      tilesAfterAppend(0, 4096, () => new Uint8Array(0), leaves.slice(0, 4096), fed);
+      expect(fed.summaries).toBe(16 + 0); // 16 full level-0 tiles; level 1 is partial
+      hashes = 0;
+      expect(inclusionProof(1000, 4096, storedTileReader(4096, store.get, fed))).toEqual(inclusionProof(1000, 4096, memoryRead));
+      expect(hashes).toBeLessThanOrEqual(9 + 11); // 9 in the summarised level-0 tile, 11 in the partial level-1 tile of 16 hashes
+    } finally {
+      setCryptoProvider(base);
+    }
   });
 
   it('storedTileReader refuses a tile of the wrong length', () => {
