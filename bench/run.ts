@@ -19,9 +19,9 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, wri
 import { loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
-import Database from 'better-sqlite3';
 import { formatPublicKeyPem } from '../src/core/pem.js';
 import { DEFAULTS } from '../src/log/config.js';
+import { LedgerStore } from '../storage/sqlite/store.js';
 import { openConnections, getRequest, type Connection } from './client.js';
 import {
   BIN,
@@ -427,8 +427,9 @@ async function main(): Promise<void> {
     const size = await settle(ctl!);
     await sleep(500);
     const mem = memoryOf(pid);
-    const db = new Database(join(dir, 'ledger.db'), { readonly: true, fileMustExist: true });
-    const { n, leafBytes } = db.prepare('SELECT COUNT(*) AS n, SUM(LENGTH(leaf)) AS leafBytes FROM entries').get() as { n: number; leafBytes: number };
+    const db = new LedgerStore(join(dir, 'ledger.db'), { readonly: true });
+    const n = db.entryCount();
+    const leafBytes = db.leafBytes();
     db.close();
     const files = fileSizes(dir);
     const bytes = Object.values(files).reduce((a, b) => a + b, 0);

@@ -7,7 +7,7 @@ import { formatCheckpoint } from '../core/checkpoint.js';
 import { concat } from '../core/bytes.js';
 import { CompactRange, consistencyProof, hashLeaf, HASH_SIZE, verifyConsistency } from '../core/merkle.js';
 import { signNote, type NoteSigner } from '../core/note.js';
-import { storedTileReader, TileHashCache, tilesAfterAppend, type TileId } from '../core/tiles.js';
+import { storedTileReader, TileHashCache, tilesAfterAppend, TILE_WIDTH, type TileId } from '../core/tiles.js';
 import type { HashReader } from '../core/merkle.js';
 import type { LedgerStore, StoredCheckpoint } from '../../storage/sqlite/store.js';
 
@@ -81,7 +81,11 @@ export class Integrator {
     const newSize = range.size;
     const tiles = tilesAfterAppend(oldSize, newSize, this.readTile, hashes, this.tileCache);
     this.store.write(() => {
-      for (const t of tiles) this.store.putTileInTx(t.tile.level, t.tile.index, t.data);
+      for (const t of tiles) {
+        this.store.putTileInTx(t.tile.level, t.tile.index, t.data);
+        // A full level-0 tile: its 256 entries are in the tree, pack them into one bundle row.
+        if (t.tile.level === 0 && t.tile.width === TILE_WIDTH) this.store.packBundleInTx(t.tile.index);
+      }
       this.store.setTreeStateInTx(newSize, concat(...range.frontier));
     });
     this.range = range;

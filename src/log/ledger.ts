@@ -317,6 +317,10 @@ export class Ledger {
   entryBundle(index: number, width: number): Uint8Array | undefined {
     const start = index * TILE_WIDTH;
     if (start + width > this.integrator.treeSize) return undefined;
+    if (width === TILE_WIDTH) {
+      const packed = this.store.getEntryBundle(index);
+      if (packed) return packed;
+    }
     return encodeEntryBundle(this.store.getEntries(start, start + width));
   }
 }

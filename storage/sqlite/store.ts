@@ -9,6 +9,7 @@
 // an administrative CLI appending at the same time can never assign an index twice.
 
 import Database from 'better-sqlite3';
+import { decodeEntryBundle, encodeEntryBundle, MAX_ENTRY_SIZE, TILE_WIDTH } from '../../src/core/tiles.js';
 
 export interface StoredCheckpoint {
   size: number;
@@ -32,26 +33,41 @@ export interface ProducerRow {
 
 export interface NewEntry {
   leaf: Uint8Array;
-  /** 48-bit prefix of the envelope digest (dedup lookups). */
-  ekey: number;
-  /** 48-bit prefix of the leaf hash (lookups by leaf hash). */
-  lkey: number;
+  /** SHA-256 of the envelope's deterministic encoding (duplicate detection). */
+  digest: Uint8Array;
+  /** RFC 9162 leaf hash (lookups by leaf hash). */
+  leafHash: Uint8Array;
 }
 
+/**
+ * The lookup key of a hash: its first 31 bits, which SQLite stores in 4 bytes.
+ * Keys only narrow a search; every candidate is confirmed against the full hash,
+ * so a shared key costs a second read, never a wrong answer.
+ */
+export function lookupKey(hash: Uint8Array): number {
+  return ((hash[0]! << 24) | (hash[1]! << 16) | (hash[2]! << 8) | hash[3]!) >>> 1;
+}
+
+/** Row id of a hash tile: index × 64 + level (levels are 0..63). */
+const tileId = (level: number, index: number): number => index * 64 + level;
+
+/** Bumped when the layout changes; older layouts are migrated on open (migrate()). */
+const SCHEMA_VERSION = '2';
+
+// An entry is first a row of its own (entries); once its tile of 256 is in the
+// tree, the integrator packs the 256 leaves into one row of bundles, in the
+// tlog-tiles entry-bundle encoding (a 16-bit length before each leaf), which
+// saves the per-row overhead and page slack (about 44 bytes per entry of 650).
+// The two lookup keys live in their own tables, the hash tiles in a rowid table:
+// a WITHOUT ROWID table keeps whole rows in its interior pages, so each search
+// step there read an 8 KB tile from overflow pages.
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS entries (
-  idx INTEGER PRIMARY KEY,
-  leaf BLOB NOT NULL,
-  ekey INTEGER NOT NULL,
-  lkey INTEGER NOT NULL
-);
-CREATE INDEX IF NOT EXISTS entries_ekey ON entries(ekey);
-CREATE INDEX IF NOT EXISTS entries_lkey ON entries(lkey);
-CREATE TABLE IF NOT EXISTS tiles (
-  level INTEGER NOT NULL, idx INTEGER NOT NULL, data BLOB NOT NULL,
-  PRIMARY KEY (level, idx)
-) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS entries (idx INTEGER PRIMARY KEY, leaf BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS bundles (idx INTEGER PRIMARY KEY, data BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS envelope_keys (k INTEGER NOT NULL, idx INTEGER NOT NULL, PRIMARY KEY (k, idx)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS leaf_keys (k INTEGER NOT NULL, idx INTEGER NOT NULL, PRIMARY KEY (k, idx)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS tiles (id INTEGER PRIMARY KEY, data BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS tree (
   id INTEGER PRIMARY KEY CHECK (id = 1), size INTEGER NOT NULL, frontier BLOB NOT NULL
 );
@@ -85,17 +101,37 @@ export class LedgerStore {
       // auto-checkpoint threshold (1000 pages): a large transaction otherwise leaves
       // the file at its high-water mark for good. Durability is unchanged.
       this.db.pragma(`journal_size_limit = ${1000 * (this.db.pragma('page_size', { simple: true }) as number)}`);
-      this.db.exec(SCHEMA);
+      try {
+        if (layoutOf(this.db) !== SCHEMA_VERSION) {
+          this.write(() => {
+            if (layoutOf(this.db) === SCHEMA_VERSION) return; // another process got there first
+            if (layoutOf(this.db) !== undefined) migrate(this.db);
+            this.db.exec(SCHEMA);
+            this.db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('schema', ?)").run(SCHEMA_VERSION);
+          });
+        }
+      } catch (e) {
+        this.db.close();
+        throw e;
+      }
     }
     this.st = {
       maxIdx: this.db.prepare('SELECT MAX(idx) AS m FROM entries'),
-      insert: this.db.prepare('INSERT INTO entries (idx, leaf, ekey, lkey) VALUES (?, ?, ?, ?)'),
-      byEkey: this.db.prepare('SELECT idx, leaf FROM entries WHERE ekey = ?'),
-      byLkey: this.db.prepare('SELECT idx, leaf FROM entries WHERE lkey = ?'),
+      insert: this.db.prepare('INSERT INTO entries (idx, leaf) VALUES (?, ?)'),
+      insertEkey: this.db.prepare('INSERT INTO envelope_keys (k, idx) VALUES (?, ?)'),
+      insertLkey: this.db.prepare('INSERT INTO leaf_keys (k, idx) VALUES (?, ?)'),
+      byEkey: this.db.prepare('SELECT idx FROM envelope_keys WHERE k = ?').pluck(),
+      bundleGet: this.db.prepare('SELECT data FROM bundles WHERE idx = ?').pluck(),
+      bundleMax: this.db.prepare('SELECT MAX(idx) FROM bundles').pluck(),
+      bundlePut: this.db.prepare('INSERT INTO bundles (idx, data) VALUES (?, ?)'),
+      rangeLeaves: this.db.prepare('SELECT leaf FROM entries WHERE idx >= ? AND idx < ? ORDER BY idx').pluck(),
+      deleteRange: this.db.prepare('DELETE FROM entries WHERE idx >= ? AND idx < ?'),
+      leafBytes: this.db.prepare('SELECT (SELECT COALESCE(SUM(LENGTH(leaf)), 0) FROM entries) + (SELECT COALESCE(SUM(LENGTH(data)), 0) - 2 * 256 * COUNT(*) FROM bundles)').pluck(),
+      byLkey: this.db.prepare('SELECT idx FROM leaf_keys WHERE k = ?').pluck(),
       get: this.db.prepare('SELECT leaf FROM entries WHERE idx = ?'),
       range: this.db.prepare('SELECT idx, leaf FROM entries WHERE idx >= ? AND idx < ? ORDER BY idx'),
-      tileGet: this.db.prepare('SELECT data FROM tiles WHERE level = ? AND idx = ?'),
-      tilePut: this.db.prepare('INSERT OR REPLACE INTO tiles (level, idx, data) VALUES (?, ?, ?)'),
+      tileGet: this.db.prepare('SELECT data FROM tiles WHERE id = ?').pluck(),
+      tilePut: this.db.prepare('INSERT OR REPLACE INTO tiles (id, data) VALUES (?, ?)'),
       treeGet: this.db.prepare('SELECT size, frontier FROM tree WHERE id = 1'),
       treePut: this.db.prepare('INSERT OR REPLACE INTO tree (id, size, frontier) VALUES (1, ?, ?)'),
       cpLatest: this.db.prepare('SELECT * FROM checkpoints ORDER BY size DESC LIMIT 1'),
@@ -141,40 +177,95 @@ export class LedgerStore {
   /** Number of sequenced entries (the next index). */
   entryCount(): number {
     const m = (this.st.maxIdx.get() as { m: number | null }).m;
-    return m === null ? 0 : m + 1;
+    const b = this.st.bundleMax.get() as number | null;
+    return Math.max(m === null ? 0 : m + 1, b === null ? 0 : (b + 1) * TILE_WIDTH);
+  }
+
+  /** Total length of all leaves (bundles without their length prefixes). */
+  leafBytes(): number {
+    return this.st.leafBytes.get() as number;
   }
 
   /** Must run inside write(): appends entries at the next indices; returns the first index. */
   appendInTx(entries: readonly NewEntry[]): number {
     const first = this.entryCount();
     let i = first;
-    for (const e of entries) this.st.insert.run(i++, e.leaf, e.ekey, e.lkey);
+    for (const e of entries) {
+      this.st.insert.run(i, e.leaf);
+      this.st.insertEkey.run(lookupKey(e.digest), i);
+      this.st.insertLkey.run(lookupKey(e.leafHash), i);
+      i++;
+    }
     return first;
   }
 
-  entriesByEnvelopeKey(ekey: number): { idx: number; leaf: Uint8Array }[] {
-    return (this.st.byEkey.all(ekey) as { idx: number; leaf: Buffer }[]).map((r) => ({ idx: r.idx, leaf: u8(r.leaf) }));
+  /** Entries whose envelope digest may be `digest` (same lookup key): the caller confirms. */
+  entriesByEnvelopeDigest(digest: Uint8Array): { idx: number; leaf: Uint8Array }[] {
+    const out: { idx: number; leaf: Uint8Array }[] = [];
+    for (const idx of this.st.byEkey.all(lookupKey(digest)) as number[]) {
+      const leaf = this.getEntry(idx);
+      if (leaf) out.push({ idx, leaf });
+    }
+    return out;
   }
-  entriesByLeafKey(lkey: number): { idx: number; leaf: Uint8Array }[] {
-    return (this.st.byLkey.all(lkey) as { idx: number; leaf: Buffer }[]).map((r) => ({ idx: r.idx, leaf: u8(r.leaf) }));
+  /** Indices of entries whose leaf hash may be `leafHash` (same lookup key): the caller confirms. */
+  indicesByLeafHash(leafHash: Uint8Array): number[] {
+    return this.st.byLkey.all(lookupKey(leafHash)) as number[];
   }
 
   getEntry(idx: number): Uint8Array | undefined {
     const r = this.st.get.get(idx) as { leaf: Buffer } | undefined;
-    return r && u8(r.leaf);
+    if (r) return u8(r.leaf);
+    const bundle = this.getEntryBundle(Math.floor(idx / TILE_WIDTH));
+    return bundle && decodeEntryBundle(bundle)[idx % TILE_WIDTH];
   }
 
-  /** Entries with start <= idx < end, in order. */
+  /** Entries with start <= idx < end, in order (fewer if the log ends before `end`). */
   getEntries(start: number, end: number): Uint8Array[] {
-    return (this.st.range.all(start, end) as { leaf: Buffer }[]).map((r) => u8(r.leaf));
+    const out: Uint8Array[] = [];
+    for (let i = start; i < end; ) {
+      const n = Math.floor(i / TILE_WIDTH);
+      const stop = Math.min(end, (n + 1) * TILE_WIDTH);
+      const bundle = this.getEntryBundle(n);
+      if (bundle) {
+        const all = decodeEntryBundle(bundle);
+        for (; i < stop; i++) out.push(all[i - n * TILE_WIDTH]!);
+        continue;
+      }
+      const rows = this.st.range.all(i, stop) as { leaf: Buffer }[];
+      for (const r of rows) out.push(u8(r.leaf));
+      if (rows.length < stop - i) break; // the log ends here
+      i = stop;
+    }
+    return out;
+  }
+
+  /** The stored bundle of entries N*256 .. N*256+255, once packed (tlog-tiles entry-bundle bytes). */
+  getEntryBundle(n: number): Uint8Array | undefined {
+    const data = this.st.bundleGet.get(n) as Buffer | undefined;
+    return data && u8(data);
+  }
+
+  /**
+   * Must run inside write(): packs the 256 entry rows of bundle N into one
+   * bundle row and deletes them. Does nothing (false) if it is packed already or
+   * not complete.
+   */
+  packBundleInTx(n: number): boolean {
+    if (this.st.bundleGet.get(n) !== undefined) return false;
+    const leaves = this.st.rangeLeaves.all(n * TILE_WIDTH, (n + 1) * TILE_WIDTH) as Buffer[];
+    if (leaves.length !== TILE_WIDTH || leaves.some((l) => l.length > MAX_ENTRY_SIZE)) return false;
+    this.st.bundlePut.run(n, encodeEntryBundle(leaves.map(u8)));
+    this.st.deleteRange.run(n * TILE_WIDTH, (n + 1) * TILE_WIDTH);
+    return true;
   }
 
   getTile(level: number, idx: number): Uint8Array | undefined {
-    const r = this.st.tileGet.get(level, idx) as { data: Buffer } | undefined;
-    return r && u8(r.data);
+    const data = this.st.tileGet.get(tileId(level, idx)) as Buffer | undefined;
+    return data && u8(data);
   }
   putTileInTx(level: number, idx: number, data: Uint8Array): void {
-    this.st.tilePut.run(level, idx, data);
+    this.st.tilePut.run(tileId(level, idx), data);
   }
 
   treeState(): { size: number; frontier: Uint8Array } {
@@ -235,4 +326,34 @@ export class LedgerStore {
   anchors(): { size: number; receipt: string }[] {
     return this.st.anchors.all() as { size: number; receipt: string }[];
   }
+}
+
+/** The layout of an existing database ('1' for one that predates the meta row), or undefined for a new one. */
+function layoutOf(db: Database.Database): string | undefined {
+  if (db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'entries'").get() === undefined) return undefined;
+  return (db.prepare("SELECT value FROM meta WHERE key = 'schema'").pluck().get() as string | undefined) ?? '1';
+}
+
+/**
+ * Brings a database of an earlier layout to this one, inside the caller's write
+ * transaction (all or nothing). Layout 1 kept 48-bit keys in the entry rows with
+ * two indexes, and the tiles in a WITHOUT ROWID table keyed by (level, idx).
+ */
+function migrate(db: Database.Database): void {
+  const version = layoutOf(db);
+  if (version !== '1') throw new Error(`ledger.db has layout ${version}; this version of ledger reads layouts 1 to ${SCHEMA_VERSION}`);
+  db.exec(`
+    CREATE TABLE envelope_keys (k INTEGER NOT NULL, idx INTEGER NOT NULL, PRIMARY KEY (k, idx)) WITHOUT ROWID;
+    CREATE TABLE leaf_keys (k INTEGER NOT NULL, idx INTEGER NOT NULL, PRIMARY KEY (k, idx)) WITHOUT ROWID;
+    INSERT INTO envelope_keys (k, idx) SELECT ekey >> 17, idx FROM entries ORDER BY 1, 2;
+    INSERT INTO leaf_keys (k, idx) SELECT lkey >> 17, idx FROM entries ORDER BY 1, 2;
+    DROP INDEX entries_ekey;
+    DROP INDEX entries_lkey;
+    ALTER TABLE entries DROP COLUMN ekey;
+    ALTER TABLE entries DROP COLUMN lkey;
+    ALTER TABLE tiles RENAME TO tiles_v1;
+    CREATE TABLE tiles (id INTEGER PRIMARY KEY, data BLOB NOT NULL);
+    INSERT INTO tiles (id, data) SELECT idx * 64 + level, data FROM tiles_v1;
+    DROP TABLE tiles_v1;
+  `);
 }

@@ -9,6 +9,7 @@ import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { sha256 } from '../../src/core/crypto.js';
 import { hashLeaf } from '../../src/core/merkle.js';
+import { encodeEntryBundle } from '../../src/core/tiles.js';
 import { LedgerStore, lookupKey } from '../../storage/sqlite/store.js';
 
 const dirs: string[] = [];
@@ -53,6 +54,35 @@ describe('LedgerStore', () => {
     store.write(() => store.appendInTx([{ leaf: leafOf(9), leafHash: twin, digest: entryOf(1).digest }]));
     expect(store.indicesByLeafHash(entryOf(1).leafHash)).toEqual([1, 3]);
     expect(store.entriesByEnvelopeDigest(entryOf(1).digest).map((e) => e.idx)).toEqual([1, 3]);
+    store.close();
+  });
+
+  it('packs a tile of 256 entries into one bundle row and reads them back the same', () => {
+    const store = new LedgerStore(dbPath());
+    store.write(() => store.appendInTx(Array.from({ length: 600 }, (_, i) => entryOf(i))));
+    const all = Array.from({ length: 600 }, (_, i) => leafOf(i));
+    const leafBytes = all.reduce((n, l) => n + l.length, 0);
+    expect(store.write(() => store.packBundleInTx(2))).toBe(false); // 88 entries: not complete
+    expect(store.write(() => [store.packBundleInTx(0), store.packBundleInTx(1)])).toEqual([true, true]);
+    expect(store.write(() => store.packBundleInTx(0))).toBe(false); // packed already
+    expect(store.db.prepare('SELECT COUNT(*) FROM entries').pluck().get()).toBe(88);
+    expect(store.getEntryBundle(1)).toEqual(encodeEntryBundle(all.slice(256, 512)));
+    expect(store.getEntryBundle(2)).toBeUndefined();
+    expect(store.entryCount()).toBe(600);
+    expect(store.leafBytes()).toBe(leafBytes);
+    for (const i of [0, 255, 256, 300, 511, 512, 599]) expect(store.getEntry(i)).toEqual(all[i]);
+    expect(store.getEntry(600)).toBeUndefined();
+    for (const [a, b] of [[0, 600], [10, 300], [255, 257], [500, 700], [600, 610], [256, 512]] as const) {
+      expect(store.getEntries(a, b)).toEqual(all.slice(a, b));
+    }
+    expect(store.entriesByEnvelopeDigest(entryOf(300).digest)).toEqual([{ idx: 300, leaf: leafOf(300) }]);
+    // With every row packed, the count and the next index come from the bundles.
+    store.write(() => store.appendInTx(Array.from({ length: 168 }, (_, i) => entryOf(600 + i))));
+    expect(store.write(() => store.packBundleInTx(2))).toBe(true);
+    expect(store.db.prepare('SELECT COUNT(*) FROM entries').pluck().get()).toBe(0);
+    expect(store.entryCount()).toBe(768);
+    expect(store.write(() => store.appendInTx([entryOf(768)]))).toBe(768);
+    expect(store.getEntries(760, 800)).toEqual(Array.from({ length: 9 }, (_, i) => leafOf(760 + i)));
     store.close();
   });
 
