@@ -80,7 +80,9 @@ export class Integrator {
     for (const h of hashes) range.append(h);
     const newSize = range.size;
     const tiles = tilesAfterAppend(oldSize, newSize, this.readTile, hashes, this.tileCache);
-    this.store.write(() => {
+    // Not synced here: tiles and tree state can always be rebuilt from the entries,
+    // and the checkpoint's commit (synchronous=FULL) makes everything before it durable.
+    this.store.writeUnsynced(() => {
       for (const t of tiles) {
         this.store.putTileInTx(t.tile.level, t.tile.index, t.data);
         // A full level-0 tile: its 256 entries are in the tree, pack them into one bundle row.

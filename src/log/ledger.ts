@@ -26,6 +26,9 @@ export interface Witnessing {
 /** Signatures accepted on one envelope. */
 export { MAX_SIGNATURES } from './verify-pool.js';
 
+/** Entries integrated per transaction; requests are served between them. */
+const INTEGRATION_STEP = 1024;
+
 export interface SubmitResult extends Sequenced {
   checkpoint?: string;
   treeSize?: number;
@@ -178,17 +181,22 @@ export class Ledger {
     const wait = Math.max(0, this.lastSignedAt + this.config.checkpointIntervalMs - Date.now(), this.retryAt - Date.now());
     this.timer = setTimeout(() => {
       this.timer = null;
-      this.cycle();
+      void this.cycle();
     }, wait);
   }
 
-  private cycle(): void {
+  private async cycle(): Promise<void> {
     if (this.closed) return;
     this.integrating = true;
     let failed = false;
     try {
-      // Fold everything sequenced so far, in bounded chunks (each its own transaction).
-      while (this.integrator.integrate() > 0 && this.store.entryCount() > this.integrator.treeSize);
+      // Fold everything sequenced so far in steps (each its own transaction, written
+      // without a sync: the checkpoint's commit syncs them all), serving requests
+      // between steps: one large step held up every request for tens of milliseconds.
+      while (this.integrator.integrate(INTEGRATION_STEP) > 0 && this.store.entryCount() > this.integrator.treeSize) {
+        await new Promise((resolve) => setImmediate(resolve));
+        if (this.closed) return;
+      }
       const cp = this.integrator.checkpoint();
       if (cp) {
         this.lastSignedAt = cp.createdAt;
