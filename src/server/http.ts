@@ -45,6 +45,7 @@ export function parseIndex(s: string | undefined, name: string): number {
 /**
  * Reads the request body up to `limit` bytes. A declared Content-Length over the
  * limit is refused before reading; a streamed body is cut off as soon as it passes it.
+ * A body that ends with the connection (the client went away) is 400 request-aborted.
  */
 export async function readBody(c: Context, limit: number): Promise<Uint8Array> {
   const declared = c.req.header('content-length');
@@ -55,7 +56,14 @@ export async function readBody(c: Context, limit: number): Promise<Uint8Array> {
   const chunks: Uint8Array[] = [];
   let n = 0;
   for (;;) {
-    const { done, value } = await reader.read();
+    let next: ReadableStreamReadResult<Uint8Array>;
+    try {
+      next = await reader.read();
+    } catch {
+      // The client went away (or was cut off by a timeout) mid-body: its fault, and nobody is left to read the answer.
+      throw new HttpError(400, 'request-aborted', 'the request ended before its body arrived');
+    }
+    const { done, value } = next;
     if (done) break;
     n += value.length;
     if (n > limit) {

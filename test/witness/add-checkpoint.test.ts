@@ -382,6 +382,29 @@ describe('the HTTP answers', () => {
     expect(g.headers.get('allow')).toBe('POST');
   });
 
+  it('a body cut off by the client is 400 request-aborted, not an internal error, and changes nothing', async () => {
+    const app = createWitnessApp(witness, store);
+    const errors: unknown[] = [];
+    const origError = console.error;
+    console.error = (...a: unknown[]) => void errors.push(a);
+    try {
+      const half = utf8(log.request(0, 4)).subarray(0, 40);
+      const body = new ReadableStream<Uint8Array>({
+        start(ctl) {
+          ctl.enqueue(half);
+          ctl.error(Object.assign(new Error('aborted'), { code: 'ECONNRESET' }));
+        },
+      });
+      const r = await app.request('/add-checkpoint', { method: 'POST', body, duplex: 'half' } as RequestInit);
+      expect(r.status).toBe(400);
+      expect(await r.json()).toMatchObject({ error: { code: 'request-aborted' } });
+    } finally {
+      console.error = origError;
+    }
+    expect(errors).toEqual([]);
+    expect(store.get(ORIGIN)).toBeUndefined();
+  });
+
   it('GET /<sha256 hex of origin>/checkpoint serves the latest cosigned note; unknown or uppercase is 404', async () => {
     const app = createWitnessApp(witness, store);
     const hex = toHex(sha256(utf8(ORIGIN)));
