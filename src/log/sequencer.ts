@@ -1,9 +1,6 @@
 // Group commit: submissions that arrive while a transaction is being written
 // wait for the next one, so many entries share one fsync. An index is handed
-// out only after the transaction that holds its entry is durable: commits are
-// written without a sync (LedgerStore.writeUnsynced) and then one fdatasync of
-// the WAL, off the event loop, covers every commit made before it started.
-// Submissions that arrive while a sync runs are committed together when it ends.
+// out only after the transaction that holds its entry has committed.
 
 import { decodeLeaf, envelopeDigest } from '../core/entry.js';
 import { equal, toHex } from '../core/bytes.js';
@@ -29,18 +26,9 @@ interface Pending {
   reject: (e: unknown) => void;
 }
 
-/** A committed transaction whose answers wait for the sync that makes it durable. */
-interface Committed {
-  batch: Pending[];
-  results: (Sequenced | LedgerError)[];
-}
-
 export class Sequencer {
   private queue: Pending[] = [];
   private scheduled = false;
-  /** Committed, not yet covered by a sync that has started. */
-  private unsynced: Committed[] = [];
-  private syncing = false;
   /** Called after every commit that added entries: the first index, and the leaf hashes in order. */
   onCommit: (first: number, leafHashes: Uint8Array[]) => void = () => {};
   readonly stats = { transactions: 0, entries: 0, duplicates: 0 };
@@ -74,8 +62,6 @@ export class Sequencer {
 
   private flush(): void {
     this.scheduled = false;
-    // While a sync runs, submissions gather for one commit when it ends (few, large commits).
-    if (this.syncing) return;
     while (this.queue.length > 0) {
       const batch = this.queue.splice(0, this.maxPerTransaction);
       const results: (Sequenced | LedgerError)[] = new Array(batch.length);
@@ -83,7 +69,7 @@ export class Sequencer {
       let first = 0;
       let hashes: Uint8Array[] = [];
       try {
-        this.store.writeUnsynced(() => {
+        this.store.write(() => {
           // Inside the write lock: the registry is exactly what this transaction sees,
           // so an entry is never sequenced after its key's revocation.
           this.registry.refresh();
@@ -129,43 +115,16 @@ export class Sequencer {
       }
       this.stats.transactions++;
       this.stats.entries += added;
-      // Answers (duplicates of earlier, possibly unsynced, entries too) wait for the sync.
-      this.unsynced.push({ batch, results });
+      batch.forEach((p, pos) => {
+        const r = results[pos]!;
+        if (r instanceof LedgerError) p.reject(r);
+        else {
+          if (r.duplicate) this.stats.duplicates++;
+          p.resolve(r);
+        }
+      });
       if (added > 0) this.onCommit(first, hashes);
     }
-    this.sync();
-  }
-
-  /** Starts a sync covering every commit so far (none is running: flush() does not commit during one). */
-  private sync(): void {
-    if (this.syncing || this.unsynced.length === 0) return;
-    this.syncing = true;
-    const covered = this.unsynced;
-    this.unsynced = [];
-    this.store.syncWal().then(
-      () => {
-        for (const c of covered) this.answer(c);
-      },
-      () => {
-        // Committed but not known to be durable: never acknowledged. A retry finds the entry as a duplicate.
-        const err = new LedgerError(503, 'storage-error', 'the entry could not be stored durably; retry', 1);
-        for (const c of covered) for (const p of c.batch) p.reject(err);
-      },
-    ).finally(() => {
-      this.syncing = false;
-      if (this.queue.length > 0) this.flush(); // commits what gathered meanwhile, then syncs again
-    });
-  }
-
-  private answer({ batch, results }: Committed): void {
-    batch.forEach((p, pos) => {
-      const r = results[pos]!;
-      if (r instanceof LedgerError) p.reject(r);
-      else {
-        if (r.duplicate) this.stats.duplicates++;
-        p.resolve(r);
-      }
-    });
   }
 }
 

@@ -1,18 +1,15 @@
 // The ledger's SQLite store: tables and bytes, no proofs.
 //
 // Durability: WAL journal with synchronous=FULL, so a transaction is on disk
-// (the WAL fsynced) before commit returns. The one exception is writeUnsynced(),
-// for the sequencer's group commits: the commit returns once the WAL frames are
-// written, and syncWal() then fdatasyncs the WAL on libuv's thread pool, so the
-// event loop keeps serving while the disk syncs. An index is acknowledged only
-// after a syncWal() that started after the commit holding its entry has
-// resolved: the same guarantee as synchronous=FULL, without blocking the thread.
+// (the WAL fsynced) before commit returns; an index is acknowledged only after
+// the commit that holds its entry returns. The one exception is writeUnsynced(),
+// for what can be rebuilt (the integrator's tiles and tree state): the next
+// FULL commit syncs it along with everything before it.
 //
 // Sequencing happens inside a write transaction (BEGIN IMMEDIATE): the next
 // index is MAX(idx)+1 read under SQLite's single writer lock, so the server and
 // an administrative CLI appending at the same time can never assign an index twice.
 
-import { fdatasync, fstatSync, openSync, closeSync, statSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { decodeEntryBundle, encodeEntryBundle, MAX_ENTRY_SIZE, TILE_WIDTH } from '../../src/core/tiles.js';
 
@@ -96,11 +93,7 @@ export class LedgerStore {
   readonly db: Database.Database;
   private readonly st;
 
-  readonly #walPath: string;
-  #walFd: number | null = null;
-
   constructor(path: string, opts: { readonly?: boolean; busyTimeoutMs?: number } = {}) {
-    this.#walPath = `${path}-wal`;
     this.db = new Database(path, { readonly: opts.readonly ?? false, fileMustExist: opts.readonly ?? false });
     this.db.pragma(`busy_timeout = ${opts.busyTimeoutMs ?? 5000}`);
     if (!opts.readonly) {
@@ -166,8 +159,6 @@ export class LedgerStore {
 
   close(): void {
     this.db.close();
-    if (this.#walFd !== null) closeSync(this.#walFd);
-    this.#walFd = null;
   }
 
   /** Runs fn in one write transaction (BEGIN IMMEDIATE): all or nothing, durable on return. */
@@ -177,9 +168,9 @@ export class LedgerStore {
 
   /**
    * Runs fn in one write transaction (all or nothing) whose commit is written to
-   * the WAL but not yet synced (synchronous=NORMAL for this commit; SQLite still
-   * syncs in the right order around its checkpoints). Nothing it wrote may be
-   * acknowledged before a later syncWal() resolves.
+   * the WAL but not synced (synchronous=NORMAL for this commit; SQLite still
+   * syncs in the right order around its checkpoints). For data that can be
+   * rebuilt: it becomes durable with the next FULL commit.
    */
   writeUnsynced<T>(fn: () => T): T {
     this.st.syncNormal.run();
@@ -188,30 +179,6 @@ export class LedgerStore {
     } finally {
       this.st.syncFull.run();
     }
-  }
-
-  /**
-   * fdatasync of the WAL file on libuv's thread pool: every transaction committed
-   * before this call is durable once it resolves.
-   */
-  syncWal(): Promise<void> {
-    let fd: number;
-    try {
-      fd = this.#walFile();
-    } catch (e) {
-      return Promise.reject(e);
-    }
-    return new Promise((resolve, reject) => fdatasync(fd, (e) => (e ? reject(e) : resolve())));
-  }
-
-  /** A descriptor of the current WAL file (opened again if SQLite made a new one). */
-  #walFile(): number {
-    if (this.#walFd !== null && fstatSync(this.#walFd).ino !== statSync(this.#walPath).ino) {
-      closeSync(this.#walFd);
-      this.#walFd = null;
-    }
-    this.#walFd ??= openSync(this.#walPath, 'r');
-    return this.#walFd;
   }
 
   /** A counter that changes whenever another connection commits (PRAGMA data_version). */
