@@ -1,6 +1,7 @@
 // The log: accepts envelopes, sequences them with group commit, integrates
 // them into tiles, signs checkpoints and publishes them through one place.
 
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { MAX_ENTRY_SIZE, type ProducerKind } from '../core/entry.js';
 import { consistencyProof, inclusionProof } from '../core/merkle.js';
 import { parseSignerKey, type NoteSigner } from '../core/note.js';
@@ -57,6 +58,7 @@ export class Ledger {
   /** After a failed integration or publication (storage busy or full), not before this time. */
   private retryAt = 0;
   private readonly limiter?: ProducerRateLimiter;
+  private readonly loopDelay = monitorEventLoopDelay({ resolution: 10 });
   private published: StoredCheckpoint | undefined;
   private publishedVersion = -1;
   private publishedChecked = false;
@@ -102,6 +104,20 @@ export class Ledger {
       const cp = this.store.latestPublishedCheckpoint();
       return cp ? (Date.now() - (cp.publishedAt ?? cp.createdAt)) / 1000 : 0;
     });
+    // How late the event loop ran ready work since the previous scrape (Node samples it
+    // every 10 ms): every request waits behind whatever holds the loop, so a tail in
+    // acknowledgement latency shows here first.
+    this.loopDelay.enable();
+    this.metrics.gauge('ledger_event_loop_delay_seconds', 'Event-loop delay since the previous scrape: median, p99 and max', () => {
+      const h = this.loopDelay;
+      const out = h.count === 0 ? [] : [
+        { labels: { quantile: '0.5' }, value: h.percentile(50) / 1e9 },
+        { labels: { quantile: '0.99' }, value: h.percentile(99) / 1e9 },
+        { labels: { quantile: '1' }, value: h.max / 1e9 },
+      ];
+      h.reset();
+      return out;
+    });
   }
 
   /** Starts background integration (catches up on anything sequenced before). */
@@ -111,6 +127,7 @@ export class Ledger {
 
   close(): void {
     this.closed = true;
+    this.loopDelay.disable();
     if (this.timer) clearTimeout(this.timer);
     for (const w of this.waiters) {
       clearTimeout(w.timer);

@@ -222,6 +222,8 @@ describe('operations', () => {
     expect(m).toMatch(/^ledger_sequencing_seconds_bucket\{le="0.05"\} \d+$/m);
     expect(m).toMatch(/^ledger_integration_lag_entries \d+$/m);
     expect(m).toMatch(/^ledger_checkpoint_age_seconds [\d.]+$/m);
+    expect(m).toMatch(/^ledger_event_loop_delay_seconds\{quantile="0.99"\} [\d.e+-]+$/m);
+    expect(m).toMatch(/^ledger_event_loop_delay_seconds\{quantile="1"\} [\d.e+-]+$/m);
   });
   it('keeps every entry and the tree across a SIGKILL and restart', async () => {
     const r = await post('/v1/entries?wait=checkpoint', alice.envelope('evidence', evidence()));
