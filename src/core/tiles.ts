@@ -278,7 +278,7 @@ export class TileHashCache {
       if (this.#map.size >= this.#max) {
         const [oldKey, old] = this.#map.entries().next().value!;
         this.#map.delete(oldKey);
-        if (old.tile.width === TILE_WIDTH) this.#remember(old);
+        this.rememberFullTile(old);
       }
     }
     this.#map.set(key, v);
@@ -290,17 +290,13 @@ export class TileHashCache {
     return this.#summaries.size;
   }
 
-  #remember(tn: { tile: TileId; summary(): Uint8Array }): void {
-    if (this.#maxSummaries === 0) return;
+  /** Records the summary of a full tile whose in-tile hashes were computed (integration, or leaving the LRU); ignores partial tiles. */
+  rememberFullTile(tn: { tile: TileId; summary(): Uint8Array }): void {
+    if (this.#maxSummaries === 0 || tn.tile.width !== TILE_WIDTH) return;
     const k = summaryKey(tn.tile);
     if (this.#summaries.has(k)) return;
     if (this.#summaries.size >= this.#maxSummaries) this.#summaries.delete(this.#summaries.keys().next().value!);
     this.#summaries.set(k, tn.summary());
-  }
-
-  /** Records the summary of a full tile whose in-tile hashes were just computed (integration). */
-  rememberFullTile(tn: { tile: TileId; summary(): Uint8Array }): void {
-    if (tn.tile.width === TILE_WIDTH) this.#remember(tn);
   }
 }
 

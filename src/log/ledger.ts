@@ -309,9 +309,10 @@ export class Ledger {
 
   findByLeafHash(leafHash: Uint8Array): number {
     const size = this.integrator.treeSize;
+    const read = this.integrator.reader(size);
     for (const idx of this.store.indicesByLeafHash(leafHash)) {
       // Confirmed against the leaf hash its tile holds (entries not yet integrated: from the leaf).
-      const h = idx < size ? this.integrator.reader(size)([{ level: 0, index: idx }])[0]! : hashLeaf(this.store.getEntry(idx)!);
+      const h = idx < size ? read([{ level: 0, index: idx }])[0]! : hashLeaf(this.store.getEntry(idx)!);
       if (equal(h, leafHash)) return idx;
     }
     throw notFound('no-such-entry', 'no entry has that leaf hash');

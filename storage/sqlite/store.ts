@@ -128,10 +128,9 @@ export class LedgerStore {
       bundlePut: this.db.prepare('INSERT INTO bundles (idx, data) VALUES (?, ?)'),
       rangeLeaves: this.db.prepare('SELECT leaf FROM entries WHERE idx >= ? AND idx < ? ORDER BY idx').pluck(),
       deleteRange: this.db.prepare('DELETE FROM entries WHERE idx >= ? AND idx < ?'),
-      leafBytes: this.db.prepare('SELECT (SELECT COALESCE(SUM(LENGTH(leaf)), 0) FROM entries) + (SELECT COALESCE(SUM(LENGTH(data)), 0) - 2 * 256 * COUNT(*) FROM bundles)').pluck(),
+      leafBytes: this.db.prepare(`SELECT (SELECT COALESCE(SUM(LENGTH(leaf)), 0) FROM entries) + (SELECT COALESCE(SUM(LENGTH(data)), 0) - 2 * ${TILE_WIDTH} * COUNT(*) FROM bundles)`).pluck(),
       byLkey: this.db.prepare('SELECT idx FROM leaf_keys WHERE k = ?').pluck(),
       get: this.db.prepare('SELECT leaf FROM entries WHERE idx = ?'),
-      range: this.db.prepare('SELECT idx, leaf FROM entries WHERE idx >= ? AND idx < ? ORDER BY idx'),
       tileGet: this.db.prepare('SELECT data FROM tiles WHERE id = ?').pluck(),
       tilePut: this.db.prepare('INSERT OR REPLACE INTO tiles (id, data) VALUES (?, ?)'),
       treeGet: this.db.prepare('SELECT size, frontier FROM tree WHERE id = 1'),
@@ -251,8 +250,8 @@ export class LedgerStore {
         for (; i < stop; i++) out.push(all[i - n * TILE_WIDTH]!);
         continue;
       }
-      const rows = this.st.range.all(i, stop) as { leaf: Buffer }[];
-      for (const r of rows) out.push(u8(r.leaf));
+      const rows = this.st.rangeLeaves.all(i, stop) as Buffer[];
+      for (const r of rows) out.push(u8(r));
       if (rows.length < stop - i) break; // the log ends here
       i = stop;
     }
