@@ -53,6 +53,7 @@ export class Ledger {
   private timer: NodeJS.Timeout | null = null;
   private integrating = false;
   private publishing = false;
+  private merging = false;
   private closed = false;
   private lastSignedAt = 0;
   /** After a failed integration or publication (storage busy or full), not before this time. */
@@ -95,6 +96,7 @@ export class Ledger {
     this.lastSignedAt = latest?.createdAt ?? 0;
     this.metrics.gauge('ledger_tree_size', 'Entries integrated into the tree', () => this.integrator.treeSize);
     this.metrics.gauge('ledger_entries_sequenced', 'Entries sequenced (durably stored)', () => this.store.entryCount());
+    this.metrics.gauge('ledger_unmerged_keys_entries', 'Entries whose lookup keys are held in memory, not yet merged into the key tables', () => this.store.unmergedKeys());
     this.metrics.gauge('ledger_integration_lag_entries', 'Sequenced entries not yet in the tree', () => this.store.entryCount() - this.integrator.treeSize);
     this.metrics.gauge('ledger_checkpoint_size', 'Size of the latest checkpoint, by state', () => [
       { labels: { state: 'signed' }, value: this.store.latestCheckpoint()?.size ?? 0 },
@@ -233,6 +235,25 @@ export class Ledger {
       this.kick();
     });
     if (failed || this.store.entryCount() > this.integrator.treeSize) this.kick();
+    void this.mergeKeys();
+  }
+
+  /**
+   * Moves complete chunks of recent lookup keys into the key tables, in small
+   * transactions with requests served between them, beside integration (never
+   * delaying a checkpoint).
+   */
+  private async mergeKeys(): Promise<void> {
+    if (this.merging || this.closed) return;
+    this.merging = true;
+    try {
+      const pause = () => new Promise<boolean>((resolve) => setImmediate(() => resolve(!this.closed)));
+      while (!this.closed && (await this.store.mergeRecentKeys(pause)));
+    } catch (e) {
+      if (!this.closed) console.error(`merging lookup keys failed: ${(e as Error).message}`);
+    } finally {
+      this.merging = false;
+    }
   }
 
   /** The one place a checkpoint is published: witness round (if any), then listeners. */

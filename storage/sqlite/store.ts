@@ -12,6 +12,7 @@
 
 import Database from 'better-sqlite3';
 import { decodeEntryBundle, encodeEntryBundle, MAX_ENTRY_SIZE, TILE_WIDTH } from '../../src/core/tiles.js';
+import { type KeyKind, RecentKeys } from './recent-keys.js';
 
 export interface StoredCheckpoint {
   size: number;
@@ -54,13 +55,19 @@ export function lookupKey(hash: Uint8Array): number {
 const tileId = (level: number, index: number): number => index * 64 + level;
 
 /** Bumped when the layout changes; older layouts are migrated on open (migrate()). */
-const SCHEMA_VERSION = '2';
+const SCHEMA_VERSION = '3';
+
+/** Entries whose keys are merged into the key tables at a time (see recent-keys.ts). */
+export const KEY_CHUNK = 65536;
 
 // An entry is first a row of its own (entries); once its tile of 256 is in the
 // tree, the integrator packs the 256 leaves into one row of bundles, in the
 // tlog-tiles entry-bundle encoding (a 16-bit length before each leaf), which
 // saves the per-row overhead and page slack (about 44 bytes per entry of 650).
-// The two lookup keys live in their own tables, the hash tiles in a rowid table:
+// The two lookup keys live in their own tables: an entry's keys are first a row
+// of recent_keys (an append, in index order), and move to the key tables a chunk
+// at a time (meta keys_merged: every index below it is in the key tables, every
+// index at or above it in recent_keys). The hash tiles are in a rowid table:
 // a WITHOUT ROWID table keeps whole rows in its interior pages, so each search
 // step there read an 8 KB tile from overflow pages.
 const SCHEMA = `
@@ -69,6 +76,7 @@ CREATE TABLE IF NOT EXISTS entries (idx INTEGER PRIMARY KEY, leaf BLOB NOT NULL)
 CREATE TABLE IF NOT EXISTS bundles (idx INTEGER PRIMARY KEY, data BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS envelope_keys (k INTEGER NOT NULL, idx INTEGER NOT NULL, PRIMARY KEY (k, idx)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS leaf_keys (k INTEGER NOT NULL, idx INTEGER NOT NULL, PRIMARY KEY (k, idx)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS recent_keys (idx INTEGER PRIMARY KEY, ek INTEGER NOT NULL, lk INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS tiles (id INTEGER PRIMARY KEY, data BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS tree (
   id INTEGER PRIMARY KEY CHECK (id = 1), size INTEGER NOT NULL, frontier BLOB NOT NULL
@@ -93,7 +101,16 @@ export class LedgerStore {
   readonly db: Database.Database;
   private readonly st;
 
-  constructor(path: string, opts: { readonly?: boolean; busyTimeoutMs?: number } = {}) {
+  /** Keys of entries at or above keys_merged, loaded on first use. */
+  private recent: RecentKeys | undefined;
+  private readonly keyChunk: number;
+  /** Own appends so far, and inside the current transaction (whose rows are not read back). */
+  private appends = 0;
+  private appendsInTx = 0;
+  private recentSeen = { version: -1, appends: -1 };
+
+  constructor(path: string, opts: { readonly?: boolean; busyTimeoutMs?: number; keyChunk?: number } = {}) {
+    this.keyChunk = opts.keyChunk ?? KEY_CHUNK;
     this.db = new Database(path, { readonly: opts.readonly ?? false, fileMustExist: opts.readonly ?? false });
     this.db.pragma(`busy_timeout = ${opts.busyTimeoutMs ?? 5000}`);
     if (!opts.readonly) {
@@ -107,8 +124,10 @@ export class LedgerStore {
         if (layoutOf(this.db) !== SCHEMA_VERSION) {
           this.write(() => {
             if (layoutOf(this.db) === SCHEMA_VERSION) return; // another process got there first
-            if (layoutOf(this.db) !== undefined) migrate(this.db);
+            const fresh = layoutOf(this.db) === undefined;
+            if (!fresh) migrate(this.db);
             this.db.exec(SCHEMA);
+            if (fresh) this.db.prepare("INSERT INTO meta (key, value) VALUES ('keys_merged', '0')").run();
             this.db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('schema', ?)").run(SCHEMA_VERSION);
           });
         }
@@ -120,8 +139,11 @@ export class LedgerStore {
     this.st = {
       maxIdx: this.db.prepare('SELECT MAX(idx) AS m FROM entries'),
       insert: this.db.prepare('INSERT INTO entries (idx, leaf) VALUES (?, ?)'),
-      insertEkey: this.db.prepare('INSERT INTO envelope_keys (k, idx) VALUES (?, ?)'),
-      insertLkey: this.db.prepare('INSERT INTO leaf_keys (k, idx) VALUES (?, ?)'),
+      insertRecent: this.db.prepare('INSERT INTO recent_keys (idx, ek, lk) VALUES (?, ?, ?)'),
+      recentFrom: this.db.prepare('SELECT idx, ek, lk FROM recent_keys WHERE idx >= ? ORDER BY idx').raw(),
+      recentDelete: this.db.prepare('DELETE FROM recent_keys WHERE idx < ?'),
+      mergeEkey: this.db.prepare('INSERT OR IGNORE INTO envelope_keys (k, idx) VALUES (?, ?)'),
+      mergeLkey: this.db.prepare('INSERT OR IGNORE INTO leaf_keys (k, idx) VALUES (?, ?)'),
       byEkey: this.db.prepare('SELECT idx FROM envelope_keys WHERE k = ?').pluck(),
       bundleGet: this.db.prepare('SELECT data FROM bundles WHERE idx = ?').pluck(),
       bundleMax: this.db.prepare('SELECT MAX(idx) FROM bundles').pluck(),
@@ -162,7 +184,12 @@ export class LedgerStore {
 
   /** Runs fn in one write transaction (BEGIN IMMEDIATE): all or nothing, durable on return. */
   write<T>(fn: () => T): T {
-    return this.db.transaction(fn).immediate();
+    const outermost = !this.db.inTransaction;
+    try {
+      return this.db.transaction(fn).immediate();
+    } finally {
+      if (outermost) this.appendsInTx = 0;
+    }
   }
 
   /**
@@ -210,17 +237,18 @@ export class LedgerStore {
     let i = first;
     for (const e of entries) {
       this.st.insert.run(i, e.leaf);
-      this.st.insertEkey.run(lookupKey(e.digest), i);
-      this.st.insertLkey.run(lookupKey(e.leafHash), i);
+      this.st.insertRecent.run(i, lookupKey(e.digest), lookupKey(e.leafHash));
       i++;
     }
+    this.appends += entries.length;
+    this.appendsInTx += entries.length;
     return first;
   }
 
   /** Entries whose envelope digest may be `digest` (same lookup key): the caller confirms. */
   entriesByEnvelopeDigest(digest: Uint8Array): { idx: number; leaf: Uint8Array }[] {
     const out: { idx: number; leaf: Uint8Array }[] = [];
-    for (const idx of this.st.byEkey.all(lookupKey(digest)) as number[]) {
+    for (const idx of this.byKey('envelope', lookupKey(digest))) {
       const leaf = this.getEntry(idx);
       if (leaf) out.push({ idx, leaf });
     }
@@ -228,7 +256,78 @@ export class LedgerStore {
   }
   /** Indices of entries whose leaf hash may be `leafHash` (same lookup key): the caller confirms. */
   indicesByLeafHash(leafHash: Uint8Array): number[] {
-    return this.st.byLkey.all(lookupKey(leafHash)) as number[];
+    return this.byKey('leaf', lookupKey(leafHash));
+  }
+
+  private byKey(kind: KeyKind, k: number): number[] {
+    const merged = (kind === 'envelope' ? this.st.byEkey : this.st.byLkey).all(k) as number[];
+    const recent = this.recentKeys().find(kind, k);
+    if (recent.length === 0) return merged;
+    if (merged.length === 0) return recent;
+    // A chunk being merged (or merged by another process) can be in both.
+    return [...new Set([...merged, ...recent])].sort((a, b) => a - b);
+  }
+
+  /** Every index at or above this has its keys in recent_keys, every one below in the key tables. */
+  keysMerged(): number {
+    return Number(this.getMeta('keys_merged') ?? 0);
+  }
+
+  /**
+   * The in-memory index of recent_keys, brought up to date with what this and
+   * other connections have committed. Rows this connection appended in the
+   * transaction it is in are not taken: the transaction may still roll back.
+   */
+  private recentKeys(): RecentKeys {
+    const version = this.dataVersion();
+    const committed = this.appends - this.appendsInTx;
+    if (this.recent && version === this.recentSeen.version && committed === this.recentSeen.appends) return this.recent;
+    const mark = this.keysMerged();
+    if (!this.recent || this.recent.end < mark) this.recent = new RecentKeys(mark, this.keyChunk);
+    const r = this.recent;
+    r.dropBefore(mark);
+    // Own uncommitted rows are the last ones (this connection holds the write lock).
+    const limit = this.appendsInTx > 0 ? this.entryCount() - this.appendsInTx : Infinity;
+    for (const [idx, ek, lk] of this.st.recentFrom.iterate(r.end) as Iterable<[number, number, number]>) {
+      if (idx >= limit) break;
+      r.add(idx, ek, lk);
+    }
+    this.recentSeen = { version, appends: committed };
+    return r;
+  }
+
+  /** Entries whose keys are not yet in the key tables (held in memory). */
+  unmergedKeys(): number {
+    return this.recentKeys().length;
+  }
+
+  /**
+   * Moves the oldest complete chunk of recent keys into the key tables: sorted,
+   * so that each page of a key table is written about once per chunk, in
+   * transactions of `slice` rows, awaiting pause() between them (false: stop).
+   * The transactions are written unsynced: until the last one moves keys_merged
+   * and deletes the chunk's recent_keys rows, a lost or repeated slice only
+   * means the chunk is merged again (INSERT OR IGNORE). True if a chunk was merged.
+   */
+  async mergeRecentKeys(pause: () => Promise<boolean>, slice = 4096): Promise<boolean> {
+    const chunk = this.recentKeys().firstFull();
+    if (!chunk) return false;
+    for (const kind of ['envelope', 'leaf'] as const) {
+      const stmt = kind === 'envelope' ? this.st.mergeEkey : this.st.mergeLkey;
+      const pairs = chunk.sorted(kind);
+      for (let i = 0; i < pairs.length; i += slice) {
+        this.writeUnsynced(() => {
+          for (const [k, idx] of pairs.slice(i, i + slice)) stmt.run(k, idx);
+        });
+        if (!(await pause())) return false;
+      }
+    }
+    this.writeUnsynced(() => {
+      this.st.recentDelete.run(chunk.end);
+      if (this.keysMerged() < chunk.end) this.setMeta('keys_merged', String(chunk.end));
+    });
+    this.recent?.dropBefore(chunk.end);
+    return true;
   }
 
   getEntry(idx: number): Uint8Array | undefined {
@@ -354,12 +453,17 @@ function layoutOf(db: Database.Database): string | undefined {
 
 /**
  * Brings a database of an earlier layout to this one, inside the caller's write
- * transaction (all or nothing). Layout 1 kept 48-bit keys in the entry rows with
- * two indexes, and the tiles in a WITHOUT ROWID table keyed by (level, idx).
+ * transaction (all or nothing), one layout at a time.
  */
 function migrate(db: Database.Database): void {
   const version = layoutOf(db);
-  if (version !== '1') throw new Error(`ledger.db has layout ${version}; this version of ledger reads layouts 1 to ${SCHEMA_VERSION}`);
+  if (version === '1') migrate1(db);
+  else if (version !== '2') throw new Error(`ledger.db has layout ${version}; this version of ledger reads layouts 1 to ${SCHEMA_VERSION}`);
+  migrate2(db);
+}
+
+/** Layout 1 kept 48-bit keys in the entry rows with two indexes, and the tiles in a WITHOUT ROWID table keyed by (level, idx). */
+function migrate1(db: Database.Database): void {
   db.exec(`
     CREATE TABLE envelope_keys (k INTEGER NOT NULL, idx INTEGER NOT NULL, PRIMARY KEY (k, idx)) WITHOUT ROWID;
     CREATE TABLE leaf_keys (k INTEGER NOT NULL, idx INTEGER NOT NULL, PRIMARY KEY (k, idx)) WITHOUT ROWID;
@@ -374,4 +478,15 @@ function migrate(db: Database.Database): void {
     INSERT INTO tiles (id, data) SELECT idx * 64 + level, data FROM tiles_v1;
     DROP TABLE tiles_v1;
   `);
+  db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('schema', '2')").run();
+}
+
+/** Layout 2 kept every key in the key tables: all of them are merged. */
+function migrate2(db: Database.Database): void {
+  const rows = db.prepare('SELECT MAX(idx) FROM entries').pluck().get() as number | null;
+  const hasBundles = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'bundles'").get() !== undefined;
+  const bundles = hasBundles ? (db.prepare('SELECT MAX(idx) FROM bundles').pluck().get() as number | null) : null;
+  const count = Math.max(rows === null ? 0 : rows + 1, bundles === null ? 0 : (bundles + 1) * TILE_WIDTH);
+  db.exec('CREATE TABLE recent_keys (idx INTEGER PRIMARY KEY, ek INTEGER NOT NULL, lk INTEGER NOT NULL)');
+  db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('keys_merged', ?)").run(String(count));
 }

@@ -99,7 +99,7 @@ describe('LedgerStore', () => {
     expect(store.getTile(1, 0)).toEqual(b);
     expect(store.getTile(0, 2 ** 40)).toEqual(b);
     expect(store.getTile(0, 1)).toBeUndefined();
-    expect(store.getMeta('schema')).toBe('2');
+    expect(store.getMeta('schema')).toBe('3');
     store.close();
   });
 
@@ -119,7 +119,7 @@ describe('LedgerStore', () => {
     old.close();
 
     const store = new LedgerStore(path);
-    expect(store.getMeta('schema')).toBe('2');
+    expect(store.getMeta('schema')).toBe('3');
     expect(store.getMeta('origin')).toBe('example.com/log');
     expect(store.entryCount()).toBe(300);
     expect(store.getTile(0, 0)).toEqual(tile0);
@@ -139,15 +139,40 @@ describe('LedgerStore', () => {
     again.close();
   });
 
+  it('migrates a database of the second layout: every key it holds counts as merged', () => {
+    const path = dbPath();
+    const store = new LedgerStore(path, { keyChunk: 4 });
+    store.write(() => store.appendInTx(Array.from({ length: 10 }, (_, i) => entryOf(i))));
+    store.close();
+    // Turn it into what layout 2 wrote: every key in the key tables, no recent_keys.
+    const db = new Database(path);
+    db.exec(`
+      INSERT INTO envelope_keys (k, idx) SELECT ek, idx FROM recent_keys;
+      INSERT INTO leaf_keys (k, idx) SELECT lk, idx FROM recent_keys;
+      DROP TABLE recent_keys;
+      DELETE FROM meta WHERE key = 'keys_merged';
+      UPDATE meta SET value = '2' WHERE key = 'schema';
+    `);
+    db.close();
+    const again = new LedgerStore(path, { keyChunk: 4 });
+    expect(again.getMeta('schema')).toBe('3');
+    expect(again.keysMerged()).toBe(10);
+    expect(again.unmergedKeys()).toBe(0);
+    for (const i of [0, 9]) expect(again.indicesByLeafHash(entryOf(i).leafHash)).toEqual([i]);
+    again.write(() => again.appendInTx([entryOf(10)]));
+    expect(again.entriesByEnvelopeDigest(entryOf(10).digest)).toEqual([{ idx: 10, leaf: leafOf(10) }]);
+    again.close();
+  });
+
   it('refuses a layout newer than it knows, changing nothing', () => {
     const path = dbPath();
     new LedgerStore(path).close();
     const db = new Database(path);
-    db.prepare("UPDATE meta SET value = '3' WHERE key = 'schema'").run();
+    db.prepare("UPDATE meta SET value = '4' WHERE key = 'schema'").run();
     db.close();
-    expect(() => new LedgerStore(path)).toThrow(/layout 3/);
+    expect(() => new LedgerStore(path)).toThrow(/layout 4/);
     const check = new Database(path);
-    expect(check.prepare("SELECT value FROM meta WHERE key = 'schema'").pluck().get()).toBe('3');
+    expect(check.prepare("SELECT value FROM meta WHERE key = 'schema'").pluck().get()).toBe('4');
     check.close();
   });
 });

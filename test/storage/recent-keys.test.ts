@@ -1,0 +1,143 @@
+// Lookup keys of new entries: held in memory (and in recent_keys, in index
+// order), then merged into the key tables a chunk at a time. A lookup must find
+// every entry whatever state its keys are in: not merged, half merged by a merge
+// that was cut off, merged, or appended by another connection.
+
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { sha256 } from '../../src/core/crypto.js';
+import { hashLeaf } from '../../src/core/merkle.js';
+import { RecentKeys } from '../../storage/sqlite/recent-keys.js';
+import { LedgerStore, lookupKey } from '../../storage/sqlite/store.js';
+
+const dirs: string[] = [];
+afterEach(() => {
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+function dbPath(): string {
+  const d = mkdtempSync(join(tmpdir(), 'ledger-keys-'));
+  dirs.push(d);
+  return join(d, 'ledger.db');
+}
+
+const leafOf = (i: number) => new TextEncoder().encode(`leaf ${i}`);
+const entryOf = (i: number) => ({ leaf: leafOf(i), leafHash: hashLeaf(leafOf(i)), digest: sha256(leafOf(i)) });
+const go = () => Promise.resolve(true);
+const count = (store: LedgerStore, table: string) => store.db.prepare(`SELECT COUNT(*) FROM ${table}`).pluck().get() as number;
+
+/** Every entry 0..n-1 is found by both its keys, and only there. */
+function expectAllFound(store: LedgerStore, n: number): void {
+  for (let i = 0; i < n; i++) {
+    expect(store.indicesByLeafHash(entryOf(i).leafHash)).toEqual([i]);
+    expect(store.entriesByEnvelopeDigest(entryOf(i).digest)).toEqual([{ idx: i, leaf: leafOf(i) }]);
+  }
+  expect(store.indicesByLeafHash(entryOf(n).leafHash)).toEqual([]);
+}
+
+describe('RecentKeys', () => {
+  it('finds every index holding a key, across chunks and shared keys', () => {
+    const r = new RecentKeys(100, 4);
+    const keys = [7, 9, 7, 2 ** 31 - 1, 7, 12, 0, 9, 7, 5];
+    keys.forEach((k, i) => r.add(100 + i, k, k ^ 1));
+    expect(r.find('envelope', 7)).toEqual([100, 102, 104, 108]);
+    expect(r.find('leaf', 7 ^ 1)).toEqual([100, 102, 104, 108]);
+    expect(r.find('envelope', 2 ** 31 - 1)).toEqual([103]);
+    expect(r.find('envelope', 8)).toEqual([]);
+    expect(() => r.add(111, 1, 1)).toThrow(/expected index 110/);
+    expect([r.start, r.end, r.length]).toEqual([100, 110, 10]);
+    // Only complete chunks are offered for merging, sorted by key then index.
+    const first = r.firstFull()!;
+    expect([first.start, first.end]).toEqual([100, 104]);
+    expect(first.sorted('envelope')).toEqual([[7, 100], [7, 102], [9, 101], [2 ** 31 - 1, 103]]);
+    r.dropBefore(104);
+    expect(r.find('envelope', 7)).toEqual([104, 108]);
+    r.dropBefore(109); // the chunk 108..111 is not complete: kept
+    expect([r.start, r.length]).toEqual([108, 2]);
+    expect(r.firstFull()).toBeUndefined();
+  });
+});
+
+describe('LedgerStore lookup keys', () => {
+  it('finds entries before, during and after a merge, and the merge empties recent_keys', async () => {
+    const store = new LedgerStore(dbPath(), { keyChunk: 16 });
+    store.write(() => store.appendInTx(Array.from({ length: 40 }, (_, i) => entryOf(i))));
+    expect([store.keysMerged(), store.unmergedKeys(), count(store, 'envelope_keys')]).toEqual([0, 40, 0]);
+    expectAllFound(store, 40);
+    // Slices of 5 rows: every lookup between slices still finds everything.
+    let pauses = 0;
+    const checking = async () => {
+      pauses++;
+      expectAllFound(store, 40);
+      return true;
+    };
+    expect(await store.mergeRecentKeys(checking, 5)).toBe(true);
+    expect(pauses).toBe(8); // 16 keys of each kind, 4 slices each
+    expect([store.keysMerged(), store.unmergedKeys(), count(store, 'envelope_keys'), count(store, 'leaf_keys'), count(store, 'recent_keys')]).toEqual([16, 24, 16, 16, 24]);
+    expect(await store.mergeRecentKeys(go)).toBe(true);
+    expect(await store.mergeRecentKeys(go)).toBe(false); // 32..39 is not a whole chunk
+    expect([store.keysMerged(), store.unmergedKeys(), count(store, 'recent_keys')]).toEqual([32, 8, 8]);
+    expectAllFound(store, 40);
+    // Keys in the tables come out in key order: the merge inserted them sorted.
+    const ks = store.db.prepare('SELECT k FROM leaf_keys').pluck().all() as number[];
+    expect(ks).toEqual(Array.from({ length: 32 }, (_, i) => lookupKey(entryOf(i).leafHash)).sort((a, b) => a - b));
+    store.close();
+  });
+
+  it('rebuilds the in-memory keys on open, and finishes a merge that was cut off', async () => {
+    const path = dbPath();
+    const store = new LedgerStore(path, { keyChunk: 16 });
+    store.write(() => store.appendInTx(Array.from({ length: 20 }, (_, i) => entryOf(i))));
+    // Stop after the first slice: part of the chunk is in the key tables, keys_merged has not moved.
+    let slices = 0;
+    expect(await store.mergeRecentKeys(async () => ++slices < 2, 4)).toBe(false);
+    expect([store.keysMerged(), count(store, 'envelope_keys')]).toEqual([0, 8]);
+    store.close();
+
+    const again = new LedgerStore(path, { keyChunk: 16 });
+    expect(again.unmergedKeys()).toBe(20);
+    expectAllFound(again, 20); // found once each, though some are in both places
+    expect(await again.mergeRecentKeys(go)).toBe(true);
+    expect([again.keysMerged(), count(again, 'envelope_keys'), count(again, 'recent_keys')]).toEqual([16, 16, 4]);
+    expectAllFound(again, 20);
+    again.close();
+  });
+
+  it('sees entries that another connection appended and merged', async () => {
+    const path = dbPath();
+    const a = new LedgerStore(path, { keyChunk: 8 });
+    const b = new LedgerStore(path, { keyChunk: 8 });
+    a.write(() => a.appendInTx(Array.from({ length: 5 }, (_, i) => entryOf(i))));
+    expectAllFound(b, 5);
+    b.write(() => b.appendInTx(Array.from({ length: 15 }, (_, i) => entryOf(5 + i))));
+    expectAllFound(a, 20);
+    // b merges both chunks; a, holding all of them in memory, drops what was merged.
+    expect(await b.mergeRecentKeys(go)).toBe(true);
+    expect(await b.mergeRecentKeys(go)).toBe(true);
+    expect(a.unmergedKeys()).toBe(4);
+    expectAllFound(a, 20);
+    a.write(() => a.appendInTx([entryOf(20)]));
+    expectAllFound(b, 21);
+    a.close();
+    b.close();
+  });
+
+  it('does not take rows of a transaction that rolls back', () => {
+    const store = new LedgerStore(dbPath(), { keyChunk: 8 });
+    store.write(() => store.appendInTx([entryOf(0)]));
+    expect(() =>
+      store.write(() => {
+        store.appendInTx([entryOf(1), entryOf(2)]);
+        expect(store.indicesByLeafHash(entryOf(1).leafHash)).toEqual([]); // not read back inside the transaction
+        throw new Error('roll back');
+      }),
+    ).toThrow('roll back');
+    expect(store.indicesByLeafHash(entryOf(1).leafHash)).toEqual([]);
+    // The indices the rolled-back rows had are given to the next entries, which are found.
+    store.write(() => store.appendInTx([entryOf(7), entryOf(8)]));
+    expect(store.indicesByLeafHash(entryOf(7).leafHash)).toEqual([1]);
+    expect(store.indicesByLeafHash(entryOf(8).leafHash)).toEqual([2]);
+    store.close();
+  });
+});
