@@ -65,6 +65,8 @@ export interface LedgerConfig {
   busyTimeoutMs: number;
   /** Optional cap on the database file (PRAGMA max_page_count): past it, writes answer 503 as on a full disk. */
   maxDatabaseBytes?: number;
+  /** New entries whose lookup keys are held in memory and then merged into the key tables at once. */
+  keyMergeEntries: number;
 }
 
 export const DEFAULTS: Omit<LedgerConfig, 'origin'> = {
@@ -82,6 +84,7 @@ export const DEFAULTS: Omit<LedgerConfig, 'origin'> = {
   headersTimeoutMs: 10_000,
   requestTimeoutMs: 30_000,
   busyTimeoutMs: 1000,
+  keyMergeEntries: 65_536,
 };
 
 export const paths = (dir: string) => ({
@@ -109,6 +112,8 @@ export function loadConfig(dir: string): LedgerConfig {
   }
   const cfg = { ...DEFAULTS, ...(raw as Partial<LedgerConfig>) } as LedgerConfig;
   if (typeof cfg.origin !== 'string' || cfg.origin.length === 0) throw new ConfigError('bad-config', `${p.config}: origin missing`);
+  if (!Number.isInteger(cfg.keyMergeEntries) || cfg.keyMergeEntries < 1 || cfg.keyMergeEntries > 2 ** 21)
+    throw new ConfigError('bad-config', `${p.config}: keyMergeEntries must be an integer from 1 to 2097152`);
   if (cfg.witnesses.length > 0 && !cfg.witnessPolicy) throw new ConfigError('bad-config', `${p.config}: witnesses configured without witnessPolicy`);
   return cfg;
 }

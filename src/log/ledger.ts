@@ -7,6 +7,7 @@ import { consistencyProof, inclusionProof } from '../core/merkle.js';
 import { parseSignerKey, type NoteSigner } from '../core/note.js';
 import { encodeEntryBundle, TILE_WIDTH, type TileId } from '../core/tiles.js';
 import { LedgerStore, type StoredCheckpoint } from '../../storage/sqlite/store.js';
+import { WalCheckpointer } from '../../storage/sqlite/wal-checkpointer.js';
 import { loadConfig, paths, readPrivateKeyFile, type LedgerConfig } from './config.js';
 import { LedgerError, badRequest, notFound } from './errors.js';
 import { Integrator } from './integrator.js';
@@ -54,6 +55,7 @@ export class Ledger {
   private integrating = false;
   private publishing = false;
   private merging = false;
+  private checkpointer: WalCheckpointer | undefined;
   private closed = false;
   private lastSignedAt = 0;
   /** After a failed integration or publication (storage busy or full), not before this time. */
@@ -79,7 +81,7 @@ export class Ledger {
     const key = parseSignerKey(readPrivateKeyFile(paths(dir).key));
     if (key.name !== this.config.origin) throw new LedgerError(500, 'bad-key', `log key is named ${key.name}, origin is ${this.config.origin}`);
     this.signer = key;
-    this.store = new LedgerStore(paths(dir).db, { busyTimeoutMs: this.config.busyTimeoutMs });
+    this.store = new LedgerStore(paths(dir).db, { busyTimeoutMs: this.config.busyTimeoutMs, keyChunk: this.config.keyMergeEntries });
     // Optional size cap: past it SQLite answers SQLITE_FULL, which writes report as 503 storage-busy.
     if (this.config.maxDatabaseBytes !== undefined)
       this.store.db.pragma(`max_page_count = ${Math.floor(this.config.maxDatabaseBytes / (this.store.db.pragma('page_size', { simple: true }) as number))}`);
@@ -122,8 +124,9 @@ export class Ledger {
     });
   }
 
-  /** Starts background integration (catches up on anything sequenced before). */
+  /** Starts background integration (catches up on anything sequenced before) and WAL checkpoints off the event loop. */
   start(): void {
+    if (!this.checkpointer) this.checkpointer = new WalCheckpointer(paths(this.dir).db, this.store.db);
     this.kick();
   }
 
@@ -137,6 +140,7 @@ export class Ledger {
     }
     this.waiters = [];
     void this.pool.close();
+    this.checkpointer?.close();
     this.store.close();
   }
 

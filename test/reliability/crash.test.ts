@@ -3,10 +3,13 @@
 // continuously under this load) and restarted, 20 times. After every cycle:
 // every acknowledged index holds the same leaf, every checkpoint ever served is
 // consistent with the current tree, sizes never regress, and no two
-// checkpoints of one size differ.
+// checkpoints of one size differ. Lookup keys are merged every 64 entries, so
+// kills also land in merges: after every restart, acknowledged envelopes sent
+// again are answered with their index, and found by their leaf hash.
 
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
 import { fromBase64, toHex } from '../../src/core/bytes.js';
 import { openCheckpoint } from '../../src/core/checkpoint.js';
@@ -34,12 +37,14 @@ describe('crash safety under SIGKILL', () => {
     const pub = join(dir, '..', 'p.pub');
     writeFileSync(pub, formatPublicKeyPem(producer.publicKey));
     cliOk(BIN.ledger, ['producers', 'add', '--data', dir, '--name', 'p', '--key', pub]);
-    // A short checkpoint interval so that signing happens often during the load.
+    // A short checkpoint interval so that signing happens often during the load,
+    // and small key merges so that they do too.
     const cfgPath = join(dir, 'config.json');
     const cfg = JSON.parse(readFileSync(cfgPath, 'utf8'));
-    writeFileSync(cfgPath, JSON.stringify({ ...cfg, checkpointIntervalMs: 50 }));
+    writeFileSync(cfgPath, JSON.stringify({ ...cfg, checkpointIntervalMs: 50, keyMergeEntries: 64 }));
 
     const acked = new Map<number, string>(); // index -> leaf hash (base64)
+    const sent = new Map<number, string>(); // index -> the request body that got it (single submissions)
     const seen = new Map<number, string>(); // checkpoint size -> root (hex)
     let maxSeen = 0;
     let port = 0;
@@ -81,6 +86,16 @@ describe('crash safety under SIGKILL', () => {
         verifyConsistency(size, current.size, c.proof.map((p) => fromBase64(p)), fromBase64(Buffer.from(root, 'hex').toString('base64')), current.rootHash);
       }
       maxSeen = current.size;
+      // Lookups by envelope (duplicates) and by leaf hash, for a sample of the acknowledged entries.
+      const sample = [...sent].sort(() => Math.random() - 0.5).slice(0, 25);
+      for (const [index, body] of sample) {
+        const again = await fetch(`${url}/v1/entries`, { method: 'POST', body });
+        expect(again.status, `entry ${index} sent again`).toBe(200);
+        expect(((await again.json()) as { index: number }).index).toBe(index);
+        const byHash = await fetch(`${url}/v1/proof/inclusion?leafHash=${Buffer.from(acked.get(index)!, 'base64').toString('hex')}`);
+        expect(byHash.status).toBe(200);
+        expect(((await byHash.json()) as { index: number }).index).toBe(index);
+      }
 
       // Then load, and a kill at a random moment.
       let stop = false;
@@ -93,10 +108,12 @@ describe('crash safety under SIGKILL', () => {
               const body = (await r.json()) as { results: { status: number; index: number; leafHash: string }[] };
               for (const x of body.results) if (x.status === 201 || x.status === 200) acked.set(x.index, x.leafHash);
             } else {
-              const r = await fetch(`${url}/v1/entries`, { method: 'POST', body: JSON.stringify(producer.envelope('evidence', evidence())) });
+              const body = JSON.stringify(producer.envelope('evidence', evidence()));
+              const r = await fetch(`${url}/v1/entries`, { method: 'POST', body });
               if (r.status === 201) {
                 const x = (await r.json()) as { index: number; leafHash: string };
                 acked.set(x.index, x.leafHash);
+                sent.set(x.index, body);
               }
             }
             const cp = await fetch(`${url}/checkpoint`);
@@ -117,6 +134,10 @@ describe('crash safety under SIGKILL', () => {
       await Promise.all(clients);
     }
     expect(acked.size).toBeGreaterThan(CYCLES * 10);
+    expect(sent.size).toBeGreaterThan(64 * 3); // several merges' worth
+    const db = new Database(join(dir, 'ledger.db'), { readonly: true });
+    expect(Number(db.prepare("SELECT value FROM meta WHERE key = 'keys_merged'").pluck().get())).toBeGreaterThan(64 * 3);
+    db.close();
     expect(seen.size).toBeGreaterThan(CYCLES);
   }, 300_000);
 });
