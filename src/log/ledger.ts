@@ -31,6 +31,13 @@ export { MAX_SIGNATURES } from './verify-pool.js';
 /** Entries integrated per transaction; requests are served between them. */
 const INTEGRATION_STEP = 1024;
 
+/**
+ * Between checkpoints, new entries are folded into the tree this often, so that
+ * when a checkpoint is due only the last moments' entries are left to integrate
+ * before it is signed.
+ */
+const FOLD_MS = 50;
+
 export interface SubmitResult extends Sequenced {
   checkpoint?: string;
   treeSize?: number;
@@ -52,11 +59,15 @@ export class Ledger {
   readonly onPublished: ((cp: StoredCheckpoint) => void)[] = [];
 
   private timer: NodeJS.Timeout | null = null;
+  private foldTimer: NodeJS.Timeout | null = null;
+  /** Tree work (a fold or a checkpoint cycle) is under way; the other waits for it. */
   private integrating = false;
+  private cycleWanted = false;
   private publishing = false;
   private merging = false;
   private checkpointer: WalCheckpointer | undefined;
   private closed = false;
+  /** When the cycle that signed the latest checkpoint started (ms). */
   private lastSignedAt = 0;
   /** After a failed integration or publication (storage busy or full), not before this time. */
   private retryAt = 0;
@@ -134,6 +145,7 @@ export class Ledger {
     this.closed = true;
     this.loopDelay.disable();
     if (this.timer) clearTimeout(this.timer);
+    if (this.foldTimer) clearTimeout(this.foldTimer);
     for (const w of this.waiters) {
       clearTimeout(w.timer);
       w.reject(new LedgerError(503, 'shutting-down', 'the server is shutting down'));
@@ -198,31 +210,74 @@ export class Ledger {
 
   // ---------------------------------------------------------------- integration
 
-  /** Schedules integration: at once after a quiet spell, else at the next interval. */
+  /**
+   * Schedules the next checkpoint: at once after a quiet spell, else at the next
+   * interval; and, while one is more than FOLD_MS away, a fold of the new entries.
+   */
   kick(): void {
-    if (this.closed || this.timer || this.integrating) return;
+    if (this.closed || this.integrating) return;
     const wait = Math.max(0, this.lastSignedAt + this.config.checkpointIntervalMs - Date.now(), this.retryAt - Date.now());
-    this.timer = setTimeout(() => {
-      this.timer = null;
+    if (!this.timer) {
+      this.timer = setTimeout(() => {
+        this.timer = null;
+        void this.cycle();
+      }, wait);
+    }
+    if (!this.foldTimer && wait > FOLD_MS && this.retryAt <= Date.now() && this.store.entryCount() > this.integrator.treeSize) {
+      this.foldTimer = setTimeout(() => {
+        this.foldTimer = null;
+        void this.fold();
+      }, FOLD_MS);
+    }
+  }
+
+  /**
+   * Folds everything sequenced so far into the tree in steps (each its own
+   * transaction, written without a sync: the next checkpoint's commit syncs them
+   * all), serving requests between steps. False if the log was closed meanwhile.
+   */
+  private async integrateAll(): Promise<boolean> {
+    while (this.integrator.integrate(INTEGRATION_STEP) > 0 && this.store.entryCount() > this.integrator.treeSize) {
+      await new Promise((resolve) => setImmediate(resolve));
+      if (this.closed) return false;
+    }
+    return true;
+  }
+
+  /** Integration without a checkpoint, between checkpoints. */
+  private async fold(): Promise<void> {
+    if (this.closed || this.integrating) return;
+    this.integrating = true;
+    try {
+      if (!(await this.integrateAll())) return;
+    } catch (e) {
+      console.error(`integration failed: ${(e as Error).message}`);
+      this.retryAt = Date.now() + 1000;
+    } finally {
+      this.integrating = false;
+    }
+    if (this.cycleWanted) {
+      this.cycleWanted = false;
       void this.cycle();
-    }, wait);
+    } else this.kick();
   }
 
   private async cycle(): Promise<void> {
     if (this.closed) return;
+    if (this.integrating) {
+      this.cycleWanted = true; // a fold is under way: the checkpoint follows it
+      return;
+    }
     this.integrating = true;
     let failed = false;
+    // The interval runs from the start of one cycle to the start of the next, so the
+    // time a cycle takes does not stretch it.
+    const started = Date.now();
     try {
-      // Fold everything sequenced so far in steps (each its own transaction, written
-      // without a sync: the checkpoint's commit syncs them all), serving requests
-      // between steps: one large step held up every request for tens of milliseconds.
-      while (this.integrator.integrate(INTEGRATION_STEP) > 0 && this.store.entryCount() > this.integrator.treeSize) {
-        await new Promise((resolve) => setImmediate(resolve));
-        if (this.closed) return;
-      }
+      if (!(await this.integrateAll())) return;
       const cp = this.integrator.checkpoint();
       if (cp) {
-        this.lastSignedAt = cp.createdAt;
+        this.lastSignedAt = started;
         this.m.checkpoints.inc();
       }
     } catch (e) {

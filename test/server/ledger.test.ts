@@ -221,6 +221,7 @@ describe('operations', () => {
     expect(m).toMatch(/^ledger_entries_rejected_total\{reason="unknown-key"\} \d+$/m);
     expect(m).toMatch(/^ledger_sequencing_seconds_bucket\{le="0.05"\} \d+$/m);
     expect(m).toMatch(/^ledger_integration_lag_entries \d+$/m);
+    expect(m).toMatch(/^ledger_unmerged_keys_entries \d+$/m);
     expect(m).toMatch(/^ledger_checkpoint_age_seconds [\d.]+$/m);
     expect(m).toMatch(/^ledger_event_loop_delay_seconds\{quantile="0.99"\} [\d.e+-]+$/m);
     expect(m).toMatch(/^ledger_event_loop_delay_seconds\{quantile="1"\} [\d.e+-]+$/m);
