@@ -102,7 +102,7 @@ export class Integrator {
    * Signs a checkpoint for the current tree if it is larger than the last one.
    * Before signing, proves the new tree consistent with the last signed checkpoint.
    */
-  checkpoint(now = Date.now()): StoredCheckpoint | undefined {
+  checkpoint(now = Date.now(), opts: { publish?: boolean } = {}): StoredCheckpoint | undefined {
     const size = this.range.size;
     const last = this.store.latestCheckpoint();
     if (last && last.size >= size) return undefined;
@@ -116,8 +116,8 @@ export class Integrator {
     this.store.write(() => {
       const again = this.store.latestCheckpoint();
       if (again && again.size >= size) throw new Error('checkpoint raced');
-      this.store.insertCheckpoint(size, root, note, now);
+      this.store.insertCheckpoint(size, root, note, now, opts.publish ? now : null);
     });
-    return { size, root, note, createdAt: now, publishedAt: null };
+    return { size, root, note, createdAt: now, publishedAt: opts.publish ? now : null };
   }
 }

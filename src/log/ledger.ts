@@ -67,7 +67,7 @@ export class Ledger {
   private merging = false;
   private checkpointer: WalCheckpointer | undefined;
   private closed = false;
-  /** When the cycle that signed the latest checkpoint started (ms). */
+  /** When the cycle that signed the latest checkpoint was due, or started (ms). */
   private lastSignedAt = 0;
   /** After a failed integration or publication (storage busy or full), not before this time. */
   private retryAt = 0;
@@ -270,15 +270,21 @@ export class Ledger {
     }
     this.integrating = true;
     let failed = false;
-    // The interval runs from the start of one cycle to the start of the next, so the
-    // time a cycle takes does not stretch it.
-    const started = Date.now();
+    // Under a steady stream, checkpoints keep a fixed cadence, as a ticker would: the
+    // interval runs from the time one cycle was due to the time the next is, so neither
+    // the time a cycle takes nor a timer's lateness stretches it. After a quiet spell
+    // (or a cycle much later than due), the cadence starts again from now.
+    const now = Date.now();
+    const due = this.lastSignedAt + this.config.checkpointIntervalMs;
+    const started = now >= due && now - due < this.config.checkpointIntervalMs / 10 ? due : now;
     try {
       if (!(await this.integrateAll())) return;
-      const cp = this.integrator.checkpoint();
+      // Without witnesses a checkpoint is published as it is signed, in the same commit.
+      const cp = this.integrator.checkpoint(Date.now(), { publish: !this.witnessing });
       if (cp) {
         this.lastSignedAt = started;
         this.m.checkpoints.inc();
+        if (cp.publishedAt !== null) this.announce(cp);
       }
     } catch (e) {
       console.error(`integration failed: ${(e as Error).message}`);
@@ -315,7 +321,7 @@ export class Ledger {
     }
   }
 
-  /** The one place a checkpoint is published: witness round (if any), then listeners. */
+  /** Publishes what is signed and not yet published (with witnesses: after their round; without: a checkpoint whose cycle was cut off before), then announces it. */
   async publish(): Promise<void> {
     if (this.publishing || this.closed) return;
     this.publishing = true;
@@ -329,15 +335,19 @@ export class Ledger {
         if (note === null) break; // policy not met now; retried at the next checkpoint or kick
         const now = Date.now();
         this.store.publishCheckpoint(signed.size, note, now);
-        const cp = { ...signed, note, publishedAt: now };
-        if (!this.published || this.published.size < cp.size) this.published = cp;
-        this.m.published.inc();
-        this.releaseWaiters(cp);
-        for (const l of this.onPublished) l(cp);
+        this.announce({ ...signed, note, publishedAt: now });
       }
     } finally {
       this.publishing = false;
     }
+  }
+
+  /** A checkpoint has just been published: serve it, answer its waiters, tell the listeners. */
+  private announce(cp: StoredCheckpoint): void {
+    if (!this.published || this.published.size < cp.size) this.published = cp;
+    this.m.published.inc();
+    this.releaseWaiters(cp);
+    for (const l of this.onPublished) l(cp);
   }
 
   private releaseWaiters(cp: StoredCheckpoint): void {

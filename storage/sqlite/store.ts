@@ -160,7 +160,7 @@ export class LedgerStore {
       cpLatest: this.db.prepare('SELECT * FROM checkpoints ORDER BY size DESC LIMIT 1'),
       cpLatestPublished: this.db.prepare('SELECT * FROM checkpoints WHERE published_at IS NOT NULL ORDER BY size DESC LIMIT 1'),
       cpGet: this.db.prepare('SELECT * FROM checkpoints WHERE size = ?'),
-      cpInsert: this.db.prepare('INSERT INTO checkpoints (size, root, note, created_at, published_at) VALUES (?, ?, ?, ?, NULL)'),
+      cpInsert: this.db.prepare('INSERT INTO checkpoints (size, root, note, created_at, published_at) VALUES (?, ?, ?, ?, ?)'),
       cpPublish: this.db.prepare('UPDATE checkpoints SET note = ?, published_at = ? WHERE size = ?'),
       metaGet: this.db.prepare('SELECT value FROM meta WHERE key = ?'),
       metaPut: this.db.prepare('INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)'),
@@ -405,8 +405,9 @@ export class LedgerStore {
   getCheckpoint(size: number): StoredCheckpoint | undefined {
     return this.cp(this.st.cpGet.get(size) as never);
   }
-  insertCheckpoint(size: number, root: Uint8Array, note: string, createdAt: number): void {
-    this.st.cpInsert.run(size, root, note, createdAt);
+  /** A signed checkpoint; published at once when `publishedAt` is given (a log without witnesses). */
+  insertCheckpoint(size: number, root: Uint8Array, note: string, createdAt: number, publishedAt: number | null = null): void {
+    this.st.cpInsert.run(size, root, note, createdAt, publishedAt);
   }
   publishCheckpoint(size: number, note: string, publishedAt: number): void {
     this.st.cpPublish.run(note, publishedAt, size);
