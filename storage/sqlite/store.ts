@@ -221,9 +221,7 @@ export class LedgerStore {
 
   /** Number of sequenced entries (the next index). */
   entryCount(): number {
-    const m = (this.st.maxIdx.get() as { m: number | null }).m;
-    const b = this.st.bundleMax.get() as number | null;
-    return Math.max(m === null ? 0 : m + 1, b === null ? 0 : (b + 1) * TILE_WIDTH);
+    return countOf((this.st.maxIdx.get() as { m: number | null }).m, this.st.bundleMax.get() as number | null);
   }
 
   /** Total length of all leaves (bundles without their length prefixes). */
@@ -446,6 +444,11 @@ export class LedgerStore {
   }
 }
 
+/** Entries in the log, from the largest index with a row of its own and the largest packed bundle. */
+function countOf(maxRow: number | null, maxBundle: number | null): number {
+  return Math.max(maxRow === null ? 0 : maxRow + 1, maxBundle === null ? 0 : (maxBundle + 1) * TILE_WIDTH);
+}
+
 /** The layout of an existing database ('1' for one that predates the meta row), or undefined for a new one. */
 function layoutOf(db: Database.Database): string | undefined {
   if (db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'entries'").get() === undefined) return undefined;
@@ -487,7 +490,7 @@ function migrate2(db: Database.Database): void {
   const rows = db.prepare('SELECT MAX(idx) FROM entries').pluck().get() as number | null;
   const hasBundles = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'bundles'").get() !== undefined;
   const bundles = hasBundles ? (db.prepare('SELECT MAX(idx) FROM bundles').pluck().get() as number | null) : null;
-  const count = Math.max(rows === null ? 0 : rows + 1, bundles === null ? 0 : (bundles + 1) * TILE_WIDTH);
+  const count = countOf(rows, bundles);
   db.exec('CREATE TABLE recent_keys (idx INTEGER PRIMARY KEY, ek INTEGER NOT NULL, lk INTEGER NOT NULL)');
   db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('keys_merged', ?)").run(String(count));
 }
