@@ -12,4 +12,6 @@ export default function setup(): void {
     const out = String((e as { stdout?: Buffer }).stdout ?? '');
     if (!out.includes('error TS')) throw e;
   }
+  // As `npm run build` does: the bins executable, so `npx ledger` runs.
+  execFileSync(process.execPath, [join(root, 'scripts/chmod-bins.mjs')], { stdio: 'pipe' });
 }
