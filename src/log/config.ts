@@ -6,6 +6,7 @@
 
 import { chmodSync, closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, statSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
+import { KEY_CHUNK, MAX_CHUNK as MAX_KEY_CHUNK } from '../../storage/sqlite/recent-keys.js';
 
 export interface WitnessConfig {
   name: string;
@@ -84,7 +85,7 @@ export const DEFAULTS: Omit<LedgerConfig, 'origin'> = {
   headersTimeoutMs: 10_000,
   requestTimeoutMs: 30_000,
   busyTimeoutMs: 1000,
-  keyMergeEntries: 65_536,
+  keyMergeEntries: KEY_CHUNK,
 };
 
 export const paths = (dir: string) => ({
@@ -112,8 +113,8 @@ export function loadConfig(dir: string): LedgerConfig {
   }
   const cfg = { ...DEFAULTS, ...(raw as Partial<LedgerConfig>) } as LedgerConfig;
   if (typeof cfg.origin !== 'string' || cfg.origin.length === 0) throw new ConfigError('bad-config', `${p.config}: origin missing`);
-  if (!Number.isInteger(cfg.keyMergeEntries) || cfg.keyMergeEntries < 1 || cfg.keyMergeEntries > 2 ** 21)
-    throw new ConfigError('bad-config', `${p.config}: keyMergeEntries must be an integer from 1 to 2097152`);
+  if (!Number.isInteger(cfg.keyMergeEntries) || cfg.keyMergeEntries < 1 || cfg.keyMergeEntries > MAX_KEY_CHUNK)
+    throw new ConfigError('bad-config', `${p.config}: keyMergeEntries must be an integer from 1 to ${MAX_KEY_CHUNK}`);
   if (cfg.witnesses.length > 0 && !cfg.witnessPolicy) throw new ConfigError('bad-config', `${p.config}: witnesses configured without witnessPolicy`);
   return cfg;
 }

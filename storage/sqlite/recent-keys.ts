@@ -14,6 +14,12 @@
 
 export type KeyKind = 'envelope' | 'leaf';
 
+/** Entries whose keys are merged into the key tables at a time, unless configured otherwise. */
+export const KEY_CHUNK = 65536;
+
+/** The largest chunk: an offset in it fits in 21 bits (see Chunk.sorted). */
+export const MAX_CHUNK = 2 ** 21;
+
 class Chunk {
   readonly ek: Uint32Array;
   readonly lk: Uint32Array;
@@ -59,11 +65,11 @@ class Chunk {
   /** (key, index) pairs of one kind, sorted by key then index. */
   sorted(kind: KeyKind): [number, number][] {
     const keys = kind === 'envelope' ? this.ek : this.lk;
-    // key × 2^21 + offset is exact in a double (31 + 21 bits), so one numeric sort does it.
+    // key × MAX_CHUNK + offset is exact in a double (31 + 21 bits), so one numeric sort does it.
     const packed = new Float64Array(this.count);
-    for (let i = 0; i < this.count; i++) packed[i] = keys[i]! * 2 ** 21 + i;
+    for (let i = 0; i < this.count; i++) packed[i] = keys[i]! * MAX_CHUNK + i;
     packed.sort();
-    return Array.from(packed, (p) => [Math.floor(p / 2 ** 21), this.start + (p % 2 ** 21)]);
+    return Array.from(packed, (p) => [Math.floor(p / MAX_CHUNK), this.start + (p % MAX_CHUNK)]);
   }
 }
 
@@ -73,10 +79,10 @@ export class RecentKeys {
   private _end: number;
 
   constructor(
-    readonly base: number,
+    base: number,
     readonly size: number,
   ) {
-    if (!Number.isInteger(size) || size < 1 || size > 2 ** 21) throw new RangeError('chunk size must be 1..2^21');
+    if (!Number.isInteger(size) || size < 1 || size > MAX_CHUNK) throw new RangeError(`chunk size must be 1..${MAX_CHUNK}`);
     this._end = base;
   }
 

@@ -12,7 +12,7 @@
 
 import Database from 'better-sqlite3';
 import { decodeEntryBundle, encodeEntryBundle, MAX_ENTRY_SIZE, TILE_WIDTH } from '../../src/core/tiles.js';
-import { type KeyKind, RecentKeys } from './recent-keys.js';
+import { KEY_CHUNK, type KeyKind, RecentKeys } from './recent-keys.js';
 
 export interface StoredCheckpoint {
   size: number;
@@ -56,9 +56,6 @@ const tileId = (level: number, index: number): number => index * 64 + level;
 
 /** Bumped when the layout changes; older layouts are migrated on open (migrate()). */
 const SCHEMA_VERSION = '3';
-
-/** Entries whose keys are merged into the key tables at a time (see recent-keys.ts). */
-export const KEY_CHUNK = 65536;
 
 // An entry is first a row of its own (entries); once its tile of 256 is in the
 // tree, the integrator packs the 256 leaves into one row of bundles, in the
