@@ -3,27 +3,12 @@
 // every entry whatever state its keys are in: not merged, half merged by a merge
 // that was cut off, merged, or appended by another connection.
 
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import { sha256 } from '../../src/core/crypto.js';
-import { hashLeaf } from '../../src/core/merkle.js';
+import { describe, expect, it } from 'vitest';
 import { RecentKeys } from '../../storage/sqlite/recent-keys.js';
 import { LedgerStore, lookupKey } from '../../storage/sqlite/store.js';
+import { entryOf, leafOf, tempDbPaths } from '../helpers/store.js';
 
-const dirs: string[] = [];
-afterEach(() => {
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
-});
-function dbPath(): string {
-  const d = mkdtempSync(join(tmpdir(), 'ledger-keys-'));
-  dirs.push(d);
-  return join(d, 'ledger.db');
-}
-
-const leafOf = (i: number) => new TextEncoder().encode(`leaf ${i}`);
-const entryOf = (i: number) => ({ leaf: leafOf(i), leafHash: hashLeaf(leafOf(i)), digest: sha256(leafOf(i)) });
+const dbPath = tempDbPaths('ledger-keys-');
 const go = () => Promise.resolve(true);
 const count = (store: LedgerStore, table: string) => store.db.prepare(`SELECT COUNT(*) FROM ${table}`).pluck().get() as number;
 

@@ -2,28 +2,13 @@
 // database written by the first layout (keys in the entry rows, tiles in a
 // WITHOUT ROWID table).
 
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { afterEach, describe, expect, it } from 'vitest';
-import { sha256 } from '../../src/core/crypto.js';
-import { hashLeaf } from '../../src/core/merkle.js';
+import { describe, expect, it } from 'vitest';
 import { encodeEntryBundle } from '../../src/core/tiles.js';
 import { LedgerStore, lookupKey } from '../../storage/sqlite/store.js';
+import { entryOf, leafOf, tempDbPaths } from '../helpers/store.js';
 
-const dirs: string[] = [];
-afterEach(() => {
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
-});
-function dbPath(): string {
-  const d = mkdtempSync(join(tmpdir(), 'ledger-store-'));
-  dirs.push(d);
-  return join(d, 'ledger.db');
-}
-
-const leafOf = (i: number) => new TextEncoder().encode(`leaf ${i}`);
-const entryOf = (i: number) => ({ leaf: leafOf(i), leafHash: hashLeaf(leafOf(i)), digest: sha256(leafOf(i)) });
+const dbPath = tempDbPaths('ledger-store-');
 
 /** The first layout's tables, as that version created them. */
 const LAYOUT_1 = `

@@ -2,17 +2,13 @@
 // back into the database file, so the writer's commits never do it. The worker
 // needs compiled JavaScript, so this test loads the built module from dist/.
 
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { statSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
 import type { WalCheckpointer as WalCheckpointerType } from '../../storage/sqlite/wal-checkpointer.js';
 import { LedgerStore } from '../../storage/sqlite/store.js';
+import { tempDbPaths } from '../helpers/store.js';
 
-const dirs: string[] = [];
-afterEach(() => {
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
-});
+const dbPath = tempDbPaths('ledger-wal-');
 const load = async () => (await import('../../dist/storage/sqlite/wal-checkpointer.js' as string)) as { WalCheckpointer: typeof WalCheckpointerType };
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -31,9 +27,7 @@ function writeMegabytes(store: LedgerStore, first: number): void {
 describe('WalCheckpointer', () => {
   it('copies the WAL into the database off the writing thread, which checkpoints nothing itself', async () => {
     const { WalCheckpointer } = await load();
-    const dir = mkdtempSync(join(tmpdir(), 'ledger-wal-'));
-    dirs.push(dir);
-    const path = join(dir, 'ledger.db');
+    const path = dbPath();
     const store = new LedgerStore(path);
     const before = statSync(path).size;
     const ckpt = new WalCheckpointer(path, store.db, { intervalMs: 20, restartPages: 1_000_000 });
@@ -52,9 +46,7 @@ describe('WalCheckpointer', () => {
 
   it('rewinds a WAL that outgrew restartPages with a RESTART checkpoint', async () => {
     const { WalCheckpointer } = await load();
-    const dir = mkdtempSync(join(tmpdir(), 'ledger-wal-'));
-    dirs.push(dir);
-    const path = join(dir, 'ledger.db');
+    const path = dbPath();
     const store = new LedgerStore(path);
     const ckpt = new WalCheckpointer(path, store.db, { intervalMs: 20, restartPages: 500 });
     writeMegabytes(store, 0);
