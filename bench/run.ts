@@ -32,7 +32,7 @@ import {
   cliOk,
   cpuBetween,
   cpuSample,
-  ed25519VerifyRate,
+  ed25519VerifyRates,
   fileSizes,
   machine,
   median,
@@ -345,8 +345,8 @@ async function main(): Promise<void> {
   const nonce = randomBytes(6).toString('hex');
   const m = machine(work);
   const load0 = loadavg()[0]!;
-  const verifyRate = ed25519VerifyRate();
-  log(`mode ${mode.name}; ${m.cpu}, ${m.cores} cores, Node ${m.node}, disk ${m.disk}; load average ${load0.toFixed(2)}; Ed25519 verify ${verifyRate}/s on one thread`);
+  const rates = ed25519VerifyRates();
+  log(`mode ${mode.name}; ${m.cpu}, ${m.cores} cores, Node ${m.node}, disk ${m.disk}; load average ${load0.toFixed(2)}; Ed25519 verify on one thread: node:crypto ${rates.nodeCrypto}/s, sodium-native ${rates.sodium ?? 'not installed'}/s`);
 
   // --- the log and its producers
   const vkey = cliOk(BIN.ledger, ['init', '--data', dir, '--origin', ORIGIN]).trim();
@@ -379,6 +379,7 @@ async function main(): Promise<void> {
   const nodeArgs = values.profile ? ['--cpu-prof', '--cpu-prof-dir', values.profile] : [];
   let server: Served = await startServe(BIN.ledger, dir, nodeArgs);
   let pid = server.proc.pid!;
+  const serverVerifier = /Ed25519 verification: ([\w:-]+)/.exec(server.stderr())?.[1] ?? 'unknown';
   let [ctl] = await openConnections('127.0.0.1', server.port, 1);
   const batchConns = await openConnections('127.0.0.1', server.port, BATCH_CONNECTIONS);
   const witnesses: Served[] = [];
@@ -625,7 +626,7 @@ async function main(): Promise<void> {
   const results = {
     mode: mode.name,
     date: new Date().toISOString(),
-    machine: { ...m, ed25519VerifyPerSecondOneThread: verifyRate },
+    machine: { ...m, ed25519VerifyPerSecondOneThread: rates.nodeCrypto, ed25519VerifyPerSecondOneThreadSodium: rates.sodium, serverVerifier },
     loadAverageAtStart: round2(load0),
     seconds: round2((performance.now() - T0) / 1000),
     figures,
@@ -637,7 +638,7 @@ async function main(): Promise<void> {
   if (values.keep) log(`data kept in ${work}`);
 }
 
-function printTable(r: { mode: string; machine: Machine & { ed25519VerifyPerSecondOneThread: number }; loadAverageAtStart: number; seconds: number; figures: Record<string, Figure>; phases: Record<string, unknown> }): void {
+function printTable(r: { mode: string; machine: Machine & { ed25519VerifyPerSecondOneThread: number; ed25519VerifyPerSecondOneThreadSodium: number | null; serverVerifier: string }; loadAverageAtStart: number; seconds: number; figures: Record<string, Figure>; phases: Record<string, unknown> }): void {
   const rows = Object.values(r.figures).map((f) => {
     const v = f.value === null ? f.note : `${f.value.toLocaleString('en')} ${f.unit}${f.extra && 'p50' in f.extra ? ` (p50 ${f.extra.p50})` : ''}`;
     const verdict = f.pass === null ? '' : f.pass ? 'meets' : 'MISSES';
@@ -648,7 +649,7 @@ function printTable(r: { mode: string; machine: Machine & { ed25519VerifyPerSeco
     '',
     `ledger benchmark, ${r.mode} mode, ${r.seconds} s`,
     `machine: ${r.machine.cpu}, ${r.machine.cores} cores, ${r.machine.memoryGB} GB RAM, Node ${r.machine.node}, ${r.machine.os}`,
-    `disk: ${r.machine.disk}; Ed25519 verifications on one thread (node:crypto) at the start: ${r.machine.ed25519VerifyPerSecondOneThread.toLocaleString('en')}/s`,
+    `disk: ${r.machine.disk}; Ed25519 verifications on one thread at the start: node:crypto ${r.machine.ed25519VerifyPerSecondOneThread.toLocaleString('en')}/s, sodium-native ${r.machine.ed25519VerifyPerSecondOneThreadSodium?.toLocaleString('en') ?? 'not installed'}/s; the server verifies with ${r.machine.serverVerifier}`,
     `load average at start ${r.loadAverageAtStart}; average cores busy during the run: ${JSON.stringify(r.phases.cpu)} (other = processes outside the benchmark)`,
     `each figure: median of ${RUNS} runs`,
     '',

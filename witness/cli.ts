@@ -14,7 +14,7 @@ import { equal, toHex } from '../src/core/bytes.js';
 import { generateCosignerKey, parseCosignerKey } from '../src/core/cosignature.js';
 import { isValidKeyName, parseVerifierKey } from '../src/core/note.js';
 import { ConfigError, ensureDir, readPrivateKeyFile, writeNewFile } from '../src/log/config.js';
-import { useNodeCrypto } from '../src/platform/node-crypto.js';
+import { useNativeCrypto } from '../src/platform/sodium.js';
 import { flags, runCommands, required, usage, UsageError } from '../src/cli/args.js';
 import { parseListen } from '../src/server/http.js';
 import { listen } from '../src/server/limits.js';
@@ -153,4 +153,4 @@ async function serveCmd(argv: string[]): Promise<void> {
 
 const COMMANDS: Record<string, (argv: string[]) => Promise<void>> = { init, vkey, logs, serve: serveCmd, forks };
 
-runCommands(USAGE, COMMANDS, useNodeCrypto);
+runCommands(USAGE, COMMANDS, useNativeCrypto);

@@ -2,8 +2,8 @@
 // ledger: run and administer a log, and act as a producer or auditor.
 
 import { existsSync, readFileSync } from 'node:fs';
-import { useNodeCrypto } from '../platform/node-crypto.js';
-import { ed25519PublicKey, randomBytes } from '../core/crypto.js';
+import { useNativeCrypto } from '../platform/sodium.js';
+import { cryptoProvider, ed25519PublicKey, randomBytes } from '../core/crypto.js';
 import { keyIdOf } from '../core/dsse.js';
 import { PRODUCER_KINDS, type ProducerKind } from '../core/entry.js';
 import { formatPrivateKeyPem, formatPublicKeyPem, parsePublicKeyPem } from '../core/pem.js';
@@ -85,7 +85,7 @@ async function serveCmd(argv: string[]): Promise<void> {
   const running = await startServer(dir, values.listen);
   const addr = running.server.address();
   const where = typeof addr === 'object' && addr ? `${addr.address}:${addr.port}` : String(addr);
-  process.stderr.write(`ledger ${running.ledger.config.origin} listening on http://${where}\n`);
+  process.stderr.write(`ledger ${running.ledger.config.origin} listening on http://${where} (Ed25519 verification: ${cryptoProvider().name})\n`);
   process.stdout.write(`listening ${where}\n`);
   const stop = () => {
     void running.close().then(() => process.exit(0));
@@ -169,4 +169,4 @@ const COMMANDS: Record<string, (argv: string[]) => Promise<void | number>> = {
   witnesses: async (argv) => (await import('./witnesses.js')).witnesses(argv),
 };
 
-runCommands(USAGE, COMMANDS, useNodeCrypto);
+runCommands(USAGE, COMMANDS, useNativeCrypto);

@@ -66,6 +66,20 @@ export function ed25519Verify(publicKey: Uint8Array, msg: Uint8Array, sig: Uint8
   return provider.verify(publicKey, msg, sig);
 }
 
+/**
+ * Whether `publicKey` is the encoding of an Ed25519 point of large order. The
+ * identity and the other small-order points make "signatures" that verify under
+ * some verifiers for many or all messages; no honest key is one.
+ */
+export function isStrongEd25519PublicKey(publicKey: Uint8Array): boolean {
+  if (publicKey.length !== 32) return false;
+  try {
+    return !ed.Point.fromBytes(publicKey).isSmallOrder();
+  } catch {
+    return false; // not a point's encoding
+  }
+}
+
 export function ed25519PublicKey(seed: Uint8Array): Uint8Array {
   if (seed.length !== 32) throw new Error('Ed25519 private key must be a 32-byte seed');
   return provider.publicKey(seed);

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { nobleCrypto, type CryptoProvider } from '../../src/core/crypto.js';
 import { nodeCrypto } from '../../src/platform/node-crypto.js';
+import { sodiumCrypto } from '../../src/platform/sodium.js';
 import { fromHex, toHex, utf8 } from '../../src/core/bytes.js';
 
 // RFC 8032 §7.1 TEST 2 (one-byte message).
@@ -14,6 +15,9 @@ const RFC8032 = {
 describe.each<[string, CryptoProvider]>([
   ['noble', nobleCrypto],
   ['node:crypto', nodeCrypto],
+  // sodium-native is optional for users, but installed here (a prebuilt addon for
+  // this platform): a missing build must fail, not fall back unseen.
+  ['sodium-native', sodiumCrypto()!],
 ])('crypto provider %s', (_name, c) => {
   it('matches the RFC 8032 test vector', () => {
     const seed = fromHex(RFC8032.seed);
@@ -30,5 +34,24 @@ describe.each<[string, CryptoProvider]>([
   });
   it('hashes SHA-256 as FIPS 180-4 says', () => {
     expect(toHex(c.sha256(utf8('abc')))).toBe('ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad');
+  });
+});
+
+describe('Ed25519 strictness across providers', () => {
+  // The identity point as public key with R = identity and S = 0 satisfies the
+  // cofactorless equation [S]B = R + [k]A for every message: a "signature" that
+  // verifies anything. OpenSSL (node:crypto) accepts it; libsodium and @noble
+  // (zip215: false) refuse keys and R of small order, so what the log admits with
+  // sodium-native, every provider admits too.
+  const identity = new Uint8Array(32);
+  identity[0] = 1;
+  const sig = new Uint8Array(64);
+  sig[0] = 1;
+  it('refuses the any-message signature under the identity key with sodium-native and noble', () => {
+    for (const msg of ['deploy allowed', 'deploy denied']) {
+      expect(sodiumCrypto()!.verify(identity, utf8(msg), sig)).toBe(false);
+      expect(nobleCrypto.verify(identity, utf8(msg), sig)).toBe(false);
+      expect(nodeCrypto.verify(identity, utf8(msg), sig)).toBe(true); // why node:crypto is not the log's first choice
+    }
   });
 });

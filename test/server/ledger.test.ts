@@ -83,6 +83,10 @@ describe('ledger init and keys', () => {
 });
 
 describe('writing and proving', () => {
+  it('verifies producer signatures with libsodium, and says so when it starts', () => {
+    // sodium-native is installed here: the server must not have fallen back to node:crypto unseen.
+    expect(server.stderr()).toContain('(Ed25519 verification: sodium-native)');
+  });
   it('accepts an evidence envelope (201), deduplicates it (200) and proves it in a checkpoint', async () => {
     const env = alice.envelope('evidence', evidence());
     const first = await post('/v1/entries', env);
@@ -198,6 +202,17 @@ describe('refusals: a 4xx with a JSON error code, nothing written', () => {
       expect(res.status, path).toBe(status);
       expect(((await res.json()) as any).error.code, path).toBeTypeOf('string');
     }
+  });
+  it('refuses to register a small-order "key" that would sign any message, and lists nothing for it', async () => {
+    const identity = new Uint8Array(32);
+    identity[0] = 1; // the identity point; see test/core/crypto.test.ts
+    const pub = join(dir, '..', 'identity.pub');
+    writeFileSync(pub, formatPublicKeyPem(identity));
+    const r = cli(BIN.ledger, ['producers', 'add', '--data', dir, '--name', 'mallory', '--key', pub]);
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toContain('large order');
+    const list = JSON.parse(cliOk(BIN.ledger, ['producers', 'list', '--data', dir, '--json']));
+    expect(list.some((p: any) => p.name === 'mallory')).toBe(false);
   });
   it('refuses a revoked producer at once, though the server was running when the CLI revoked it', async () => {
     const bob = new TestProducer();
