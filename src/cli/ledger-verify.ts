@@ -3,19 +3,20 @@
 // offline, against the auditor's own C2SP tlog-policy (spec/bundle.md).
 //
 // This program loads only the pure verification core (src/core, src/bundle
-// verify and format) and node:crypto for speed: no SQLite, no S3 client, no
+// verify and format), with node:crypto and libsodium (the optional sodium-native
+// addon, on worker threads) for speed: no SQLite, no S3 client, no
 // HTTP server or client is in its import graph, and it opens no socket.
 //
 // Exit: 0 every file valid, 1 a file invalid, 2 usage or I/O error.
 
-import { createPublicKey, verify as nodeVerify, type KeyObject } from 'node:crypto';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseHash32 } from '../core/bytes.js';
 import { parsePolicy, PolicyError, type Policy } from '../core/policy.js';
-import { useNodeCrypto } from '../platform/node-crypto.js';
+import { threadedVerifier } from '../platform/ed25519-threads.js';
+import { useNativeCrypto } from '../platform/sodium.js';
 import { progressBar } from '../bundle/progress.js';
-import { isTlogProof, verifyBundle, verifyTlogProofFile, type BatchVerifier, type TlogProofOptions, type VerifyReport } from '../bundle/verify.js';
+import { isTlogProof, verifyBundle, verifyTlogProofFile, type TlogProofOptions, type VerifyReport } from '../bundle/verify.js';
 import { flags, runMain, UsageError } from './args.js';
 
 const USAGE = `usage: ledger-verify FILE... --policy POLICY [--trusted-checkpoint FILE] [--json] [--quiet]
@@ -23,36 +24,6 @@ const USAGE = `usage: ledger-verify FILE... --policy POLICY [--trusted-checkpoin
 FILE is an export bundle or a C2SP tlog-proof file; a directory stands for its *.tlog-proof files.
 exit 0 valid, 1 invalid, 2 usage or I/O error
 `;
-
-// DER prefix of an Ed25519 SubjectPublicKeyInfo (RFC 8410): the raw key follows.
-const SPKI_ED25519 = Buffer.from('302a300506032b6570032100', 'hex');
-// The verifier hands the same Uint8Array for every entry of one producer key.
-const keyObjects = new WeakMap<Uint8Array, KeyObject>();
-
-function keyObject(raw: Uint8Array): KeyObject {
-  let k = keyObjects.get(raw);
-  if (!k) {
-    k = createPublicKey({ key: Buffer.concat([SPKI_ED25519, raw]), format: 'der', type: 'spki' });
-    keyObjects.set(raw, k);
-  }
-  return k;
-}
-
-/** node:crypto's asynchronous verify runs on libuv's thread pool: signatures check on every core. */
-const threadedVerifier: BatchVerifier = (checks) =>
-  Promise.all(
-    checks.map(
-      (c) =>
-        new Promise<boolean>((resolve) => {
-          if (c.publicKey.length !== 32 || c.signature.length !== 64) return resolve(false);
-          try {
-            nodeVerify(null, c.message, keyObject(c.publicKey), c.signature, (err, ok) => resolve(err === null && ok));
-          } catch {
-            resolve(false);
-          }
-        }),
-    ),
-  );
 
 function expandPaths(paths: string[]): string[] {
   return paths.flatMap((p) => {
@@ -108,7 +79,7 @@ function describe(file: string, r: VerifyReport): string {
 }
 
 async function main(): Promise<number> {
-  useNodeCrypto();
+  useNativeCrypto();
   const { values, positionals } = flags(
     process.argv.slice(2),
     {
@@ -145,9 +116,11 @@ async function main(): Promise<number> {
 
   const bar = progressBar(values.quiet === true || values.json === true);
   const reports: (VerifyReport & { file: string })[] = [];
+  // Signatures are checked on one thread per core while the main thread decodes and hashes.
+  const verifier = threadedVerifier();
   for (const file of files) {
     const bytes = new Uint8Array(readFileSync(file));
-    const opts: TlogProofOptions = { verifySignatures: threadedVerifier, onProgress: (done, total) => bar.update('verifying', done, total) };
+    const opts: TlogProofOptions = { verifySignatures: verifier.verify, onProgress: (done, total) => bar.update('verifying', done, total) };
     if (trusted !== undefined) opts.trustedCheckpoint = trusted;
     let r: VerifyReport;
     if (isTlogProof(bytes)) {
@@ -162,6 +135,7 @@ async function main(): Promise<number> {
     reports.push({ file, ...r });
     if (!values.json) process.stdout.write(describe(file, r));
   }
+  await verifier.close();
   const valid = reports.every((r) => r.valid);
   if (values.json) process.stdout.write(JSON.stringify({ valid, files: reports }) + '\n');
   else if (files.length > 1) process.stdout.write(`${reports.filter((r) => r.valid).length} of ${files.length} files valid\n`);
