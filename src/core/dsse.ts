@@ -43,9 +43,30 @@ export interface EnvelopeJSON {
  * leading zeros and the type is UTF-8 encoded.
  */
 export function pae(payloadType: string, payload: Uint8Array): Uint8Array {
-  assertWellFormed(payloadType, 'payloadType');
-  const type = utf8(payloadType);
-  return concat(utf8(`DSSEv1 ${type.length} `), type, utf8(` ${payload.length} `), payload);
+  const head = paeHead(payloadType);
+  const len = String(payload.length); // ASCII digits
+  const out = new Uint8Array(head.length + len.length + 2 + payload.length);
+  out.set(head);
+  let o = head.length;
+  out[o++] = 0x20;
+  for (let i = 0; i < len.length; i++) out[o++] = len.charCodeAt(i);
+  out[o++] = 0x20;
+  out.set(payload, o);
+  return out;
+}
+
+// "DSSEv1 LEN(type) type" of the few payload types in use (bounded), built once each.
+const paeHeads = new Map<string, Uint8Array>();
+function paeHead(payloadType: string): Uint8Array {
+  let h = paeHeads.get(payloadType);
+  if (h === undefined) {
+    assertWellFormed(payloadType, 'payloadType');
+    const type = utf8(payloadType);
+    h = concat(utf8(`DSSEv1 ${type.length} `), type);
+    if (paeHeads.size >= 64) paeHeads.clear();
+    paeHeads.set(payloadType, h);
+  }
+  return h;
 }
 
 /**

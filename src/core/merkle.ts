@@ -32,21 +32,29 @@ export type HashReader = (ids: readonly NodeId[]) => Uint8Array[];
 
 /** The hash of a leaf: SHA-256(0x00 || data). */
 export function hashLeaf(data: Uint8Array): Uint8Array {
-  const buf = new Uint8Array(1 + data.length);
+  const n = 1 + data.length;
+  const buf = n <= LEAF_INPUT.length ? LEAF_INPUT.subarray(0, n) : new Uint8Array(n);
   buf[0] = 0x00;
   buf.set(data, 1);
   return sha256(buf);
 }
 
+// The input of hashLeaf for leaves up to 64 KiB (every entry of this log), reused
+// as NODE_INPUT below is: hashing consumes it before returning.
+const LEAF_INPUT = new Uint8Array(1 + 65_536);
+
+// The 65-byte input of hashChildren, reused: hashing consumes it before returning,
+// and a fresh one would be a typed array too large for V8's heap (about 1 µs each).
+const NODE_INPUT = new Uint8Array(1 + 2 * HASH_SIZE);
+NODE_INPUT[0] = 0x01;
+
 /** The hash of an interior node: SHA-256(0x01 || left || right). */
 export function hashChildren(left: Uint8Array, right: Uint8Array): Uint8Array {
   checkHash(left, 'left child hash');
   checkHash(right, 'right child hash');
-  const buf = new Uint8Array(1 + 2 * HASH_SIZE);
-  buf[0] = 0x01;
-  buf.set(left, 1);
-  buf.set(right, 1 + HASH_SIZE);
-  return sha256(buf);
+  NODE_INPUT.set(left, 1);
+  NODE_INPUT.set(right, 1 + HASH_SIZE);
+  return sha256(NODE_INPUT);
 }
 
 /** MTH({}) = SHA-256() of nothing: the root of the empty tree. */
