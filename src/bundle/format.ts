@@ -14,7 +14,7 @@
 // bundle has exactly one encoding.
 
 import { Decoder } from 'cbor-x';
-import { encodeCanonical, type CborValue } from '../core/cbor.js';
+import { encodeCanonical, sortsBefore, validUtf8, type CborValue } from '../core/cbor.js';
 import { sha256 } from '../core/crypto.js';
 
 export const BUNDLE_FORMAT = 'ledger-bundle/v1';
@@ -192,27 +192,6 @@ export function encodeBundle(b: Bundle): Uint8Array {
 const cbor = new Decoder({ useRecords: false, mapsAsObjects: true });
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
-function validUtf8(b: Uint8Array): boolean {
-  for (let i = 0; i < b.length; i++) {
-    if (b[i]! >= 0x80) {
-      try {
-        strictUtf8.decode(b);
-        return true;
-      } catch {
-        return false;
-      }
-    }
-  }
-  return true;
-}
-
-/** Bytewise order of b[x0..x1) and b[y0..y1): true when the first sorts strictly first. */
-function before(b: Uint8Array, x0: number, x1: number, y0: number, y1: number): boolean {
-  const n = Math.min(x1 - x0, y1 - y0);
-  for (let i = 0; i < n; i++) if (b[x0 + i] !== b[y0 + i]) return b[x0 + i]! < b[y0 + i]!;
-  return x1 - x0 < y1 - y0;
-}
-
 interface Frame {
   /** Items still to read (a map of n pairs has 2n). */
   remaining: number;
@@ -278,7 +257,7 @@ export function scanBundle(bytes: Uint8Array): Map<string, [number, number]> {
         pos += arg;
         if (major === 3 && !validUtf8(body)) throw malformed(start, 'a text string that is not UTF-8');
         if (isKey) {
-          if (frame.prevKey && !before(bytes, frame.prevKey[0], frame.prevKey[1], start, pos)) throw malformed(start, 'map keys out of order or repeated');
+          if (frame.prevKey && !sortsBefore(bytes, frame.prevKey[0], frame.prevKey[1], start, pos)) throw malformed(start, 'map keys out of order or repeated');
           frame.prevKey = [start, pos];
           const key = strictUtf8.decode(body);
           if (key === '__proto__') throw malformed(start, 'the map key "__proto__"');

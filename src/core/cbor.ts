@@ -9,7 +9,7 @@
 // demands the same bytes, so every accepted value has exactly one encoding.
 
 import { Decoder, Encoder } from 'cbor-x';
-import { compare, equal, utf8 } from './bytes.js';
+import { compare, utf8 } from './bytes.js';
 import { CodedError } from './errors.js';
 
 export class CborError extends CodedError {}
@@ -100,6 +100,94 @@ export function decodeCanonical(bytes: Uint8Array): CborValue {
     throw new CborError('malformed', `malformed CBOR: ${(e as Error).message}`);
   }
   const v = normalise(raw, 0);
-  if (!equal(encodeCanonical(v), bytes)) throw new CborError('not-deterministic', 'CBOR is not in deterministic encoding (RFC 8949 §4.2.1)');
+  // Equivalent to encodeCanonical(v) being `bytes` once normalise accepted v (a test
+  // compares the two on mutated encodings), without encoding again.
+  if (!isDeterministic(bytes)) throw new CborError('not-deterministic', 'CBOR is not in deterministic encoding (RFC 8949 §4.2.1)');
   return v;
+}
+
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+/** Whether b is valid UTF-8 (ASCII without a decoder call). */
+export function validUtf8(b: Uint8Array): boolean {
+  for (let i = 0; i < b.length; i++) {
+    if (b[i]! >= 0x80) {
+      try {
+        strictUtf8.decode(b);
+        return true;
+      } catch {
+        return false;
+      }
+    }
+  }
+  return true;
+}
+
+/** Bytewise order of b[x0..x1) and b[y0..y1): true when the first sorts strictly first. */
+export function sortsBefore(b: Uint8Array, x0: number, x1: number, y0: number, y1: number): boolean {
+  const n = Math.min(x1 - x0, y1 - y0);
+  for (let i = 0; i < n; i++) if (b[x0 + i] !== b[y0 + i]) return b[x0 + i]! < b[y0 + i]!;
+  return x1 - x0 < y1 - y0;
+}
+
+/**
+ * One pass over the item heads: whether `b` is exactly one item in the
+ * deterministic encoding encodeCanonical writes (RFC 8949 §4.2.1): every
+ * argument in its shortest form, definite lengths, text map keys in strictly
+ * increasing bytewise order of their encodings (so none repeated), valid UTF-8
+ * text, no tag, no float, no simple value but false, true and null, at most 32
+ * levels deep, nothing after the item.
+ */
+export function isDeterministic(b: Uint8Array): boolean {
+  const n = b.length;
+  let pos = 0;
+  const item = (depth: number): boolean => {
+    if (depth > 32 || pos >= n) return false;
+    const head = b[pos++]!;
+    const major = head >> 5;
+    const ai = head & 0x1f;
+    let arg: number;
+    if (ai < 24) arg = ai;
+    else if (ai <= 27) {
+      const len = 1 << (ai - 24);
+      if (major === 7 || pos + len > n) return false; // a float, or cut short
+      arg = 0;
+      for (let i = 0; i < len; i++) arg = arg * 256 + b[pos + i]!;
+      pos += len;
+      if (arg < (len === 1 ? 24 : 2 ** (4 * len))) return false; // not the shortest form
+    } else return false; // indefinite length or reserved
+    switch (major) {
+      case 0:
+      case 1:
+        return true;
+      case 2:
+      case 3: {
+        if (arg > n - pos) return false;
+        const start = pos;
+        pos += arg;
+        return major === 2 || validUtf8(b.subarray(start, pos));
+      }
+      case 4:
+        for (let i = 0; i < arg; i++) if (!item(depth + 1)) return false;
+        return true;
+      case 5: {
+        let prev = -1;
+        let prevEnd = -1;
+        for (let i = 0; i < arg; i++) {
+          const key = pos;
+          if (key >= n || b[key]! >> 5 !== 3 || !item(depth + 1)) return false;
+          if (prev >= 0 && !sortsBefore(b, prev, prevEnd, key, pos)) return false;
+          prev = key;
+          prevEnd = pos;
+          if (!item(depth + 1)) return false;
+        }
+        return true;
+      }
+      case 6:
+        return false; // a tag
+      default:
+        return arg >= 20 && arg <= 22; // false, true, null
+    }
+  };
+  return item(0) && pos === n;
 }
