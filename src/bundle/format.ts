@@ -14,7 +14,7 @@
 // bundle has exactly one encoding.
 
 import { Decoder } from 'cbor-x';
-import { encodeCanonical, sortsBefore, validUtf8, type CborValue } from '../core/cbor.js';
+import { encodeCanonical, readHead, sortsBefore, validUtf8, type CborValue } from '../core/cbor.js';
 import { sha256 } from '../core/crypto.js';
 
 export const BUNDLE_FORMAT = 'ledger-bundle/v1';
@@ -192,6 +192,13 @@ export function encodeBundle(b: Bundle): Uint8Array {
 const cbor = new Decoder({ useRecords: false, mapsAsObjects: true });
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
+const HEAD_PROBLEMS = {
+  indefinite: 'an indefinite length or a reserved head',
+  float: 'a floating-point value',
+  'not-shortest': 'an integer or length not in its shortest form',
+  'too-large': 'an integer or length beyond 2^53',
+} as const;
+
 interface Frame {
   /** Items still to read (a map of n pairs has 2n). */
   remaining: number;
@@ -232,22 +239,11 @@ export function scanBundle(bytes: Uint8Array): Map<string, [number, number]> {
     if (top && isKey && field !== undefined) fields.set(field, [fieldStart, start]);
     frame.remaining--;
     pending--;
-    const head = bytes[pos++]!;
-    const major = head >> 5;
-    const ai = head & 0x1f;
-    let arg: number;
-    if (ai < 24) arg = ai;
-    else if (ai <= 27) {
-      const len = 1 << (ai - 24);
-      if (pos + len > n) throw truncated();
-      arg = 0;
-      for (let i = 0; i < len; i++) arg = arg * 256 + bytes[pos + i]!;
-      pos += len;
-      if (major === 7) throw malformed(start, 'a floating-point value');
-      // §4.2.1: the argument in the fewest bytes.
-      if (arg < (len === 1 ? 24 : 2 ** (4 * len))) throw malformed(start, 'an integer or length not in its shortest form');
-      if (!Number.isSafeInteger(arg)) throw malformed(start, 'an integer or length beyond 2^53');
-    } else throw malformed(start, 'an indefinite length or a reserved head');
+    const h = readHead(bytes, pos);
+    if (h === 'cut') throw truncated();
+    if (typeof h === 'string') throw malformed(start, HEAD_PROBLEMS[h]);
+    const { major, arg } = h;
+    pos = h.end;
     if (isKey && major !== 3) throw malformed(start, 'a map key that is not a text string');
     switch (major) {
       case 2:

@@ -142,20 +142,11 @@ export function isDeterministic(b: Uint8Array): boolean {
   const n = b.length;
   let pos = 0;
   const item = (depth: number): boolean => {
-    if (depth > 32 || pos >= n) return false;
-    const head = b[pos++]!;
-    const major = head >> 5;
-    const ai = head & 0x1f;
-    let arg: number;
-    if (ai < 24) arg = ai;
-    else if (ai <= 27) {
-      const len = 1 << (ai - 24);
-      if (major === 7 || pos + len > n) return false; // a float, or cut short
-      arg = 0;
-      for (let i = 0; i < len; i++) arg = arg * 256 + b[pos + i]!;
-      pos += len;
-      if (arg < (len === 1 ? 24 : 2 ** (4 * len))) return false; // not the shortest form
-    } else return false; // indefinite length or reserved
+    if (depth > 32) return false;
+    const h = readHead(b, pos);
+    if (typeof h === 'string') return false;
+    const { major, arg } = h;
+    pos = h.end;
     switch (major) {
       case 0:
       case 1:
@@ -190,4 +181,34 @@ export function isDeterministic(b: Uint8Array): boolean {
     }
   };
   return item(0) && pos === n;
+}
+
+/** An item's head (RFC 8949 §3.1): its major type, its argument, and where its content starts. */
+export interface CborHead {
+  major: number;
+  arg: number;
+  end: number;
+}
+
+/**
+ * Reads the head at b[pos] as deterministic encoding wants it (§4.2.1), or
+ * says what is wrong: 'cut' (b ends inside it), 'indefinite' (an indefinite
+ * length or a reserved head), 'float', 'not-shortest' (the argument not in the
+ * fewest bytes), 'too-large' (an argument beyond 2^53).
+ */
+export function readHead(b: Uint8Array, pos: number): CborHead | 'cut' | 'indefinite' | 'float' | 'not-shortest' | 'too-large' {
+  if (pos >= b.length) return 'cut';
+  const head = b[pos]!;
+  const major = head >> 5;
+  const ai = head & 0x1f;
+  if (ai < 24) return { major, arg: ai, end: pos + 1 };
+  if (ai > 27) return 'indefinite';
+  const len = 1 << (ai - 24);
+  if (pos + 1 + len > b.length) return 'cut';
+  if (major === 7) return 'float';
+  let arg = 0;
+  for (let i = 1; i <= len; i++) arg = arg * 256 + b[pos + i]!;
+  if (arg < (len === 1 ? 24 : 2 ** (4 * len))) return 'not-shortest';
+  if (!Number.isSafeInteger(arg)) return 'too-large';
+  return { major, arg, end: pos + 1 + len };
 }

@@ -67,17 +67,19 @@ export function ed25519Verify(publicKey: Uint8Array, msg: Uint8Array, sig: Uint8
 }
 
 /**
- * Whether `publicKey` is the encoding of an Ed25519 point of large order. The
- * identity and the other small-order points make "signatures" that verify under
- * some verifiers for many or all messages; no honest key is one.
+ * What is wrong with a 32-byte Ed25519 public key, if anything: not the
+ * canonical encoding of a curve point, or a point of small order. The identity
+ * and the other small-order points make "signatures" that verify under some
+ * verifiers (OpenSSL's among them) for many or all messages; no honest key is one.
  */
-export function isStrongEd25519PublicKey(publicKey: Uint8Array): boolean {
-  if (publicKey.length !== 32) return false;
+export function ed25519KeyProblem(publicKey: Uint8Array): 'not-a-point' | 'small-order' | undefined {
+  let p: InstanceType<typeof ed.Point>;
   try {
-    return !ed.Point.fromBytes(publicKey).isSmallOrder();
+    p = ed.Point.fromBytes(publicKey, false);
   } catch {
-    return false; // not a point's encoding
+    return 'not-a-point';
   }
+  return p.isSmallOrder() ? 'small-order' : undefined;
 }
 
 export function ed25519PublicKey(seed: Uint8Array): Uint8Array {

@@ -11,9 +11,8 @@
 // NoteVerifier objects; cosignature/v1 (type 0x04) lives in cosignature.ts,
 // which builds on the Ed25519 key helpers exported here.
 
-import { Point } from '@noble/ed25519';
 import { concat, equal, fromBase64, toBase64, toHex, utf8 } from './bytes.js';
-import { ed25519PublicKey, ed25519Sign, ed25519Verify, randomBytes, sha256 } from './crypto.js';
+import { ed25519KeyProblem, ed25519PublicKey, ed25519Sign, ed25519Verify, randomBytes, sha256 } from './crypto.js';
 import { CodedError } from './errors.js';
 
 export type NoteErrorCode =
@@ -264,13 +263,9 @@ export function decodeSignerKey(skey: string): DecodedKey {
  */
 function checkEd25519PublicKey(name: string, publicKey: Uint8Array): void {
   if (publicKey.length !== 32) throw new NoteError('invalid-vkey', `Ed25519 public key of ${name} is ${publicKey.length} bytes, not 32`);
-  let p: Point;
-  try {
-    p = Point.fromBytes(publicKey, false);
-  } catch {
-    throw new NoteError('invalid-public-key', `public key of ${name} is not a canonically encoded Ed25519 point`);
-  }
-  if (p.isSmallOrder()) throw new NoteError('invalid-public-key', `public key of ${name} is an Ed25519 point of small order`);
+  const problem = ed25519KeyProblem(publicKey);
+  if (problem === 'not-a-point') throw new NoteError('invalid-public-key', `public key of ${name} is not a canonically encoded Ed25519 point`);
+  if (problem === 'small-order') throw new NoteError('invalid-public-key', `public key of ${name} is an Ed25519 point of small order`);
 }
 
 /**

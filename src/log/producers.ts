@@ -6,7 +6,7 @@
 // any position.
 
 import { toBase64, utf8 } from '../core/bytes.js';
-import { ed25519PublicKey, ed25519Verify, isStrongEd25519PublicKey, sha256 } from '../core/crypto.js';
+import { ed25519PublicKey, ed25519Verify, ed25519KeyProblem, sha256 } from '../core/crypto.js';
 import { keyIdOf, pae, signEnvelope, type Envelope } from '../core/dsse.js';
 import { encodeLeaf, envelopeDigest, payloadTypeOf, producerPayload, PRODUCER_KINDS, type ProducerKind } from '../core/entry.js';
 import { hashLeaf } from '../core/merkle.js';
@@ -160,8 +160,9 @@ export interface ProducerChange {
  */
 export function applyProducerChange(store: LedgerStore, logSeed: Uint8Array, change: ProducerChange, now = Date.now()): { index: number; keyid: string } {
   if (change.publicKey.length !== 32) throw new LedgerError(400, 'bad-key', 'producer key must be a 32-byte Ed25519 public key');
-  if (change.action === 'add' && !isStrongEd25519PublicKey(change.publicKey))
-    throw new LedgerError(400, 'bad-key', 'producer key is not an Ed25519 public key of large order (not a point, or a small-order point that would "sign" any message)');
+  const problem = change.action === 'add' ? ed25519KeyProblem(change.publicKey) : undefined;
+  if (problem === 'not-a-point') throw new LedgerError(400, 'bad-key', 'producer key is not the canonical encoding of an Ed25519 point');
+  if (problem === 'small-order') throw new LedgerError(400, 'bad-key', 'producer key is an Ed25519 point of small order, under which one fixed signature can verify any message');
   for (const t of change.types) if (!PRODUCER_KINDS.includes(t)) throw new LedgerError(400, 'bad-type', `unknown payload kind ${t}`);
   const keyid = keyIdOf(change.publicKey);
   if (keyid === keyIdOf(ed25519PublicKey(logSeed))) throw new LedgerError(400, 'bad-key', 'the log key cannot be a producer key');

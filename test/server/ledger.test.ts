@@ -210,7 +210,7 @@ describe('refusals: a 4xx with a JSON error code, nothing written', () => {
     writeFileSync(pub, formatPublicKeyPem(identity));
     const r = cli(BIN.ledger, ['producers', 'add', '--data', dir, '--name', 'mallory', '--key', pub]);
     expect(r.status).not.toBe(0);
-    expect(r.stderr).toContain('large order');
+    expect(r.stderr).toContain('small order');
     const list = JSON.parse(cliOk(BIN.ledger, ['producers', 'list', '--data', dir, '--json']));
     expect(list.some((p: any) => p.name === 'mallory')).toBe(false);
   });
