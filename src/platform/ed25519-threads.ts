@@ -77,8 +77,9 @@ export interface ThreadedVerifier {
 
 /**
  * `threads` worker threads (default: one per core) verifying with this
- * thread's provider. With 0 threads, or from TypeScript source (which a worker
- * cannot load), checks run here, one by one.
+ * thread's provider, started by the first call of at least 2 × `threads`
+ * checks; smaller calls, and every call with 0 threads or from TypeScript
+ * source (which a worker cannot load), run here, one by one.
  */
 export function threadedVerifier(threads = availableParallelism()): ThreadedVerifier {
   if (import.meta.url.endsWith('.ts')) threads = 0;
@@ -91,19 +92,22 @@ export function threadedVerifier(threads = availableParallelism()): ThreadedVeri
     for (const w of waiting.values()) w.reject(e);
     waiting.clear();
   };
-  for (let i = 0; i < threads; i++) {
-    const w = new Worker(new URL(import.meta.url), { workerData: { role: ROLE, crypto: cryptoProvider().name } });
-    w.on('message', (r: { seq: number; out: Uint8Array }) => {
-      const p = waiting.get(r.seq);
-      waiting.delete(r.seq);
-      if (waiting.size === 0) for (const x of workers) x.unref();
-      p?.resolve(r.out);
-    });
-    w.on('error', (e) => fail(new Error(`verification thread failed: ${e.message}`)));
-    w.on('exit', (code) => fail(new Error(`verification thread exited with code ${code}`)));
-    w.unref();
-    workers.push(w);
-  }
+  // Started by the first call that is worth them: a few checks are not.
+  const start = () => {
+    for (let i = 0; i < threads; i++) {
+      const w = new Worker(new URL(import.meta.url), { workerData: { role: ROLE, crypto: cryptoProvider().name } });
+      w.on('message', (r: { seq: number; out: Uint8Array }) => {
+        const p = waiting.get(r.seq);
+        waiting.delete(r.seq);
+        if (waiting.size === 0) for (const x of workers) x.unref();
+        p?.resolve(r.out);
+      });
+      w.on('error', (e) => fail(new Error(`verification thread failed: ${e.message}`)));
+      w.on('exit', (code) => fail(new Error(`verification thread exited with code ${code}`)));
+      w.unref();
+      workers.push(w);
+    }
+  };
   const share = (w: Worker, checks: readonly Ed25519Check[]) =>
     new Promise<Uint8Array>((resolve, reject) => {
       if (failure) return reject(failure);
@@ -115,8 +119,9 @@ export function threadedVerifier(threads = availableParallelism()): ThreadedVeri
     });
   return {
     async verify(checks) {
-      if (workers.length === 0 || checks.length < 2 * workers.length)
-        return checks.map((c) => ed25519Verify(c.publicKey, c.message, c.signature));
+      if (threads === 0 || checks.length < 2 * threads) return checks.map((c) => ed25519Verify(c.publicKey, c.message, c.signature));
+      if (failure) throw failure;
+      if (workers.length === 0) start();
       const per = Math.ceil(checks.length / workers.length);
       const outs = await Promise.all(workers.map((w, i) => share(w, checks.slice(i * per, (i + 1) * per))));
       return outs.flatMap((out) => Array.from(out, (b) => b === 1));
