@@ -11,7 +11,7 @@
 
 import { availableParallelism } from 'node:os';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
-import { cryptoProvider, nobleCrypto } from '../core/crypto.js';
+import { cryptoProvider } from '../core/crypto.js';
 import { EnvelopeError, parseEnvelope } from '../core/dsse.js';
 import { EntryError, MAX_ENTRY_SIZE, PAYLOAD_TYPES, encodeLeaf, validatePayload, type ProducerKind } from '../core/entry.js';
 import type { NewEntry, ProducerRow } from '../../storage/sqlite/store.js';
@@ -93,7 +93,7 @@ interface FromWorker {
 
 function runWorker(): void {
   const data = workerData as { role: string; crypto: string; limits: CheckLimits };
-  if (data.crypto !== nobleCrypto.name) useCryptoNamed(data.crypto); // the main thread's provider
+  useCryptoNamed(data.crypto); // the main thread's provider
   let rows: readonly ProducerRow[] = [];
   parentPort!.on('message', (m: ToWorker) => {
     if ('rows' in m) {

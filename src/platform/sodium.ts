@@ -9,7 +9,7 @@
 // as well: what the log admits with it, every verifier admits.
 
 import { createRequire } from 'node:module';
-import { setCryptoProvider, type CryptoProvider } from '../core/crypto.js';
+import { nobleCrypto, setCryptoProvider, type CryptoProvider } from '../core/crypto.js';
 import { nodeCrypto } from './node-crypto.js';
 
 interface Sodium {
@@ -57,7 +57,11 @@ export function useNativeCrypto(): string {
   return (p ?? nodeCrypto).name;
 }
 
-/** Installs the provider called `name` (as cryptoProvider().name gives it) in this thread, falling back to node:crypto. */
+/**
+ * Installs the provider called `name` (as cryptoProvider().name gives it in
+ * another thread) in this one: noble, libsodium, or else node:crypto.
+ */
 export function useCryptoNamed(name: string): void {
-  setCryptoProvider((name === 'sodium-native' ? sodiumCrypto() : null) ?? nodeCrypto);
+  if (name === nobleCrypto.name) setCryptoProvider(nobleCrypto);
+  else setCryptoProvider((name === 'sodium-native' ? sodiumCrypto() : null) ?? nodeCrypto);
 }

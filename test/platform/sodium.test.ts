@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { cryptoProvider, nobleCrypto, setCryptoProvider } from '../../src/core/crypto.js';
+import { nodeCrypto } from '../../src/platform/node-crypto.js';
 import { useCryptoNamed, useNativeCrypto } from '../../src/platform/sodium.js';
 
 describe('choosing the Ed25519 provider', () => {
@@ -18,6 +19,9 @@ describe('choosing the Ed25519 provider', () => {
     expect(cryptoProvider().name).toBe('node:crypto');
   });
   it('installs a provider by the name another thread reports, node:crypto for a name it does not know', () => {
+    setCryptoProvider(nodeCrypto);
+    useCryptoNamed('noble');
+    expect(cryptoProvider().name).toBe('noble');
     useCryptoNamed('sodium-native');
     expect(cryptoProvider().name).toBe('sodium-native');
     useCryptoNamed('node:crypto');
