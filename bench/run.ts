@@ -117,6 +117,12 @@ async function health(c: Connection): Promise<{ sequenced: number; treeSize: num
   return jsonOf((await c.send(getRequest('/healthz'))).body);
 }
 
+/** The server's count of commits that appended entries (`ledger_commits_total`). */
+async function commits(c: Connection): Promise<number> {
+  const text = (await c.send(getRequest('/metrics'))).body.toString('utf8');
+  return Number(/^ledger_commits_total (\d+)$/m.exec(text)?.[1] ?? NaN);
+}
+
 async function checkpointSize(c: Connection): Promise<number> {
   const r = await c.send(getRequest('/checkpoint'));
   if (r.status !== 200) return 0;
@@ -397,7 +403,7 @@ async function main(): Promise<void> {
     // --- batch throughput: the rest of the fill, in RUNS runs. Each run signs its
     // share first; a run also stops at its time cap, and the next ones then sign
     // only what they can send in theirs (the log ends below mode.fill and says so).
-    const batchRuns: { entries: number; seconds: number; rate: number; cpu: ReturnType<typeof cpuBetween>; rejected: Record<string, number> }[] = [];
+    const batchRuns: { entries: number; seconds: number; rate: number; cpu: ReturnType<typeof cpuBetween>; rejected: Record<string, number>; entriesPerCommit: number }[] = [];
     let rateEstimate = Math.max(warmRate, 1000);
     let filled = smallSize;
     for (let run = 0; run < RUNS; run++) {
@@ -405,17 +411,19 @@ async function main(): Promise<void> {
       const want = Math.max(BATCH, Math.ceil(Math.min(share, rateEstimate * mode.batchCapSec * 1.15) / BATCH) * BATCH);
       const reqs = await sign('batch', want);
       const t: Tally = { accepted: 0, other: {} };
+      const k0 = await commits(ctl!);
       const c0 = cpuSample(pid);
       const r = await closedLoop(batchConns, reqs, performance.now() + mode.batchCapSec * 1000, (s, b) => {
         if (s === 200) countBatch(t, b);
         else t.other[String(s)] = (t.other[String(s)] ?? 0) + 1;
       });
       const cpu = cpuBetween(c0, cpuSample(pid));
+      const perCommit = Math.round(t.accepted / ((await commits(ctl!)) - k0));
       const rate = t.accepted / r.seconds;
       rateEstimate = rate;
       filled += t.accepted;
-      batchRuns.push({ entries: t.accepted, seconds: round2(r.seconds), rate: Math.round(rate), cpu, rejected: t.other });
-      log(`batch run ${run + 1}: ${t.accepted} accepted in ${r.seconds.toFixed(2)} s = ${Math.round(rate)}/s; server CPU ${Math.round((cpu.server * r.seconds * 1e6) / t.accepted)} us/entry; cores busy ${JSON.stringify(cpu)}${Object.keys(t.other).length ? ' refused ' + JSON.stringify(t.other) : ''}`);
+      batchRuns.push({ entries: t.accepted, seconds: round2(r.seconds), rate: Math.round(rate), cpu, rejected: t.other, entriesPerCommit: perCommit });
+      log(`batch run ${run + 1}: ${t.accepted} accepted in ${r.seconds.toFixed(2)} s = ${Math.round(rate)}/s; ${perCommit} entries per commit; server CPU ${Math.round((cpu.server * r.seconds * 1e6) / t.accepted)} us/entry; cores busy ${JSON.stringify(cpu)}${Object.keys(t.other).length ? ' refused ' + JSON.stringify(t.other) : ''}`);
     }
     const batchRate = median(batchRuns.map((r) => r.rate));
     figure('batch_entries_per_second', {
@@ -514,11 +522,12 @@ async function main(): Promise<void> {
     const perSingleRun = Math.min(mode.singlePool, Math.ceil(batchRate * mode.singleSec * 1.2));
     const singleReqs = await sign('single', perSingleRun * RUNS);
     const singleConns = await openConnections('127.0.0.1', server.port, SINGLE_CLIENTS);
-    const singleRuns: { entries: number; seconds: number; rate: number; cpu: ReturnType<typeof cpuBetween>; rejected: Record<string, number> }[] = [];
+    const singleRuns: { entries: number; seconds: number; rate: number; cpu: ReturnType<typeof cpuBetween>; rejected: Record<string, number>; entriesPerCommit: number }[] = [];
     for (let run = 0; run < RUNS; run++) {
       const reqs = singleReqs.slice(run * perSingleRun, (run + 1) * perSingleRun);
       let ok = 0;
       const bad: Record<string, number> = {};
+      const k0 = await commits(ctl!);
       const c0 = cpuSample(pid);
       const r = await closedLoop(singleConns, reqs, performance.now() + mode.singleSec * 1000, (s, b) => {
         if (s === 201) ok++;
@@ -528,8 +537,9 @@ async function main(): Promise<void> {
         }
       });
       const cpu = cpuBetween(c0, cpuSample(pid));
-      singleRuns.push({ entries: ok, seconds: round2(r.seconds), rate: Math.round(ok / r.seconds), cpu, rejected: bad });
-      log(`single run ${run + 1}: ${ok} accepted in ${r.seconds.toFixed(2)} s = ${Math.round(ok / r.seconds)}/s; server CPU ${Math.round((cpu.server * r.seconds * 1e6) / ok)} us/entry; cores busy ${JSON.stringify(cpu)}${Object.keys(bad).length ? ' refused ' + JSON.stringify(bad) : ''}`);
+      const perCommit = Math.round((ok / ((await commits(ctl!)) - k0)) * 10) / 10;
+      singleRuns.push({ entries: ok, seconds: round2(r.seconds), rate: Math.round(ok / r.seconds), cpu, rejected: bad, entriesPerCommit: perCommit });
+      log(`single run ${run + 1}: ${ok} accepted in ${r.seconds.toFixed(2)} s = ${Math.round(ok / r.seconds)}/s; ${perCommit} entries per commit; server CPU ${Math.round((cpu.server * r.seconds * 1e6) / ok)} us/entry; cores busy ${JSON.stringify(cpu)}${Object.keys(bad).length ? ' refused ' + JSON.stringify(bad) : ''}`);
     }
     const singleRate = median(singleRuns.map((r) => r.rate));
     figure('single_entries_per_second', {

@@ -85,6 +85,7 @@ export class Ledger {
     seqLatency: this.metrics.histogram('ledger_sequencing_seconds', 'Time from receipt to durable index', [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5]),
     checkpoints: this.metrics.counter('ledger_checkpoints_signed_total', 'Checkpoints signed'),
     published: this.metrics.counter('ledger_checkpoints_published_total', 'Checkpoints published'),
+    commits: this.metrics.counter('ledger_commits_total', 'Write transactions that appended submitted entries (group commit: entries accepted / commits = entries per fsync)'),
   };
 
   constructor(readonly dir: string) {
@@ -102,6 +103,7 @@ export class Ledger {
     this.pool = new VerifyPool({ maxFutureSeconds: this.config.maxFutureSeconds, maxAgeSeconds: this.config.maxAgeSeconds });
     this.integrator = new Integrator(this.store, this.config.origin, this.signer);
     this.sequencer.onCommit = (first, leafHashes) => {
+      this.m.commits.inc();
       this.integrator.noteSequenced(first, leafHashes);
       this.kick();
     };

@@ -237,6 +237,7 @@ describe('operations', () => {
     expect(m).toMatch(/^ledger_sequencing_seconds_bucket\{le="0.05"\} \d+$/m);
     expect(m).toMatch(/^ledger_integration_lag_entries \d+$/m);
     expect(m).toMatch(/^ledger_unmerged_keys_entries \d+$/m);
+    expect(Number(/^ledger_commits_total (\d+)$/m.exec(m)?.[1])).toBeGreaterThan(0); // entries were accepted above
     expect(m).toMatch(/^ledger_checkpoint_age_seconds [\d.]+$/m);
     expect(m).toMatch(/^ledger_event_loop_delay_seconds\{quantile="0.99"\} [\d.e+-]+$/m);
     expect(m).toMatch(/^ledger_event_loop_delay_seconds\{quantile="1"\} [\d.e+-]+$/m);
