@@ -110,9 +110,9 @@ export class Ledger {
     const latest = this.store.latestCheckpoint();
     this.lastSignedAt = latest?.createdAt ?? 0;
     this.metrics.gauge('ledger_tree_size', 'Entries integrated into the tree', () => this.integrator.treeSize);
-    this.metrics.gauge('ledger_entries_sequenced', 'Entries sequenced (durably stored)', () => this.store.entryCount());
+    this.metrics.gauge('ledger_entries_sequenced', 'Entries sequenced (durably stored)', () => this.sequenced());
     this.metrics.gauge('ledger_unmerged_keys_entries', 'Entries whose lookup keys are held in memory, not yet merged into the key tables', () => this.store.unmergedKeys());
-    this.metrics.gauge('ledger_integration_lag_entries', 'Sequenced entries not yet in the tree', () => this.store.entryCount() - this.integrator.treeSize);
+    this.metrics.gauge('ledger_integration_lag_entries', 'Sequenced entries not yet in the tree', () => this.sequenced() - this.integrator.treeSize);
     this.metrics.gauge('ledger_checkpoint_size', 'Size of the latest checkpoint, by state', () => [
       { labels: { state: 'signed' }, value: this.store.latestCheckpoint()?.size ?? 0 },
       { labels: { state: 'published' }, value: this.store.latestPublishedCheckpoint()?.size ?? 0 },
@@ -154,6 +154,7 @@ export class Ledger {
     }
     this.waiters = [];
     void this.pool.close();
+    this.sequencer.close();
     this.checkpointer?.close();
     this.store.close();
   }
@@ -225,7 +226,7 @@ export class Ledger {
         void this.cycle();
       }, wait);
     }
-    if (!this.foldTimer && wait > FOLD_MS && this.retryAt <= Date.now() && this.store.entryCount() > this.integrator.treeSize) {
+    if (!this.foldTimer && wait > FOLD_MS && this.retryAt <= Date.now() && this.sequenced() > this.integrator.treeSize) {
       this.foldTimer = setTimeout(() => {
         this.foldTimer = null;
         void this.fold();
@@ -239,7 +240,8 @@ export class Ledger {
    * all), serving requests between steps. False if the log was closed meanwhile.
    */
   private async integrateAll(): Promise<boolean> {
-    while (this.integrator.integrate(INTEGRATION_STEP) > 0 && this.store.entryCount() > this.integrator.treeSize) {
+    // Only durable entries (the sequencer's sync done) go into the tree.
+    while (this.sequenced() > this.integrator.treeSize && this.integrator.integrate(Math.min(INTEGRATION_STEP, this.sequenced() - this.integrator.treeSize)) > 0) {
       await new Promise((resolve) => setImmediate(resolve));
       if (this.closed) return false;
     }
@@ -301,7 +303,7 @@ export class Ledger {
       this.retryAt = Date.now() + 1000;
       this.kick();
     });
-    if (failed || this.store.entryCount() > this.integrator.treeSize) this.kick();
+    if (failed || this.sequenced() > this.integrator.treeSize) this.kick();
     void this.mergeKeys();
   }
 
@@ -393,16 +395,23 @@ export class Ledger {
     return treeSize;
   }
 
+  /** Entries durably sequenced: what may be integrated, served and counted. */
+  sequenced(): number {
+    return this.sequencer.durable;
+  }
+
   entry(index: number): { index: number; leaf: Uint8Array; leafHash: Uint8Array } {
-    const leaf = this.store.getEntry(index);
-    if (!leaf) throw notFound('no-such-entry', `no entry at index ${index} (the log has ${this.store.entryCount()} entries)`);
+    const leaf = index < this.sequenced() ? this.store.getEntry(index) : undefined;
+    if (!leaf) throw notFound('no-such-entry', `no entry at index ${index} (the log has ${this.sequenced()} entries)`);
     return { index, leaf, leafHash: hashLeaf(leaf) };
   }
 
   findByLeafHash(leafHash: Uint8Array): number {
     const size = this.integrator.treeSize;
     const read = this.integrator.reader(size);
+    const sequenced = this.sequenced();
     for (const idx of this.store.indicesByLeafHash(leafHash)) {
+      if (idx >= sequenced) continue; // not durable yet
       // Confirmed against the leaf hash its tile holds (entries not yet integrated: from the leaf).
       const h = idx < size ? read([{ level: 0, index: idx }])[0]! : hashLeaf(this.store.getEntry(idx)!);
       if (equal(h, leafHash)) return idx;

@@ -1,6 +1,13 @@
 // Group commit: submissions that arrive while a transaction is being written
 // wait for the next one, so many entries share one fsync. An index is handed
-// out only after the transaction that holds its entry has committed.
+// out only after the transaction that holds its entry is durable.
+//
+// The commit and its fsync are split: a transaction is written to the WAL
+// without a sync (the event loop is not blocked for the disk), then one
+// fdatasync of the WAL on libuv's thread pool makes it and every commit before
+// it durable, and only then are its submissions answered. One sync runs at a
+// time; the commits written meanwhile share the next one. Until its sync
+// completes an entry is not `durable`: it is neither integrated nor served.
 
 import { decodeLeaf, envelopeDigest } from '../core/entry.js';
 import { equal, toHex } from '../core/bytes.js';
@@ -26,9 +33,26 @@ interface Pending {
   reject: (e: unknown) => void;
 }
 
+/** A commit written to the WAL and waiting for its sync: how to answer it. */
+interface Unsynced {
+  settle: () => void;
+  fail: (e: LedgerError) => void;
+  first: number;
+  leafHashes: Uint8Array[];
+}
+
 export class Sequencer {
   private queue: Pending[] = [];
   private scheduled = false;
+  private unsynced: Unsynced[] = [];
+  private syncing = false;
+  /** The commits the running sync covers. */
+  private inSync: Unsynced[] = [];
+  private closed = false;
+  /** Entries on disk when the last sync started (so durable once it completed). */
+  private synced = 0;
+  /** A sync failed: commits stand in the WAL that are not known to be on disk. */
+  private dirty = false;
   /** Called after every commit that added entries: the first index, and the leaf hashes in order. */
   onCommit: (first: number, leafHashes: Uint8Array[]) => void = () => {};
   readonly stats = { transactions: 0, entries: 0, duplicates: 0 };
@@ -37,7 +61,19 @@ export class Sequencer {
     private readonly store: LedgerStore,
     private readonly registry: ProducerRegistry,
     private readonly maxPerTransaction = 4096,
-  ) {}
+  ) {
+    // What an earlier process committed without its sync (it crashed in between) is made durable now.
+    store.syncWalNow();
+  }
+
+  /**
+   * Entries known to be on disk. Every committed entry when none of ours awaits
+   * its sync (other writers, the CLI, commit with a full sync); else those
+   * that were committed when the last completed sync started.
+   */
+  get durable(): number {
+    return this.unsynced.length === 0 && !this.syncing && !this.dirty ? this.store.entryCount() : this.synced;
+  }
 
   submit(item: Prepared): Promise<Sequenced> {
     return new Promise((resolve, reject) => {
@@ -62,6 +98,9 @@ export class Sequencer {
 
   private flush(): void {
     this.scheduled = false;
+    // Everything committed so far is durable when nothing of ours awaits a sync:
+    // that is the durable count until the commits below have had theirs.
+    if (this.unsynced.length === 0 && !this.syncing && !this.dirty) this.synced = this.store.entryCount();
     while (this.queue.length > 0) {
       const batch = this.queue.splice(0, this.maxPerTransaction);
       const results: (Sequenced | LedgerError)[] = new Array(batch.length);
@@ -69,7 +108,7 @@ export class Sequencer {
       let first = 0;
       let hashes: Uint8Array[] = [];
       try {
-        this.store.write(() => {
+        this.store.writeUnsynced(() => {
           // Inside the write lock: the registry is exactly what this transaction sees,
           // so an entry is never sequenced after its key's revocation.
           this.registry.refresh();
@@ -115,16 +154,80 @@ export class Sequencer {
       }
       this.stats.transactions++;
       this.stats.entries += added;
-      batch.forEach((p, pos) => {
-        const r = results[pos]!;
-        if (r instanceof LedgerError) p.reject(r);
-        else {
-          if (r.duplicate) this.stats.duplicates++;
-          p.resolve(r);
-        }
+      this.unsynced.push({
+        settle: () =>
+          batch.forEach((p, pos) => {
+            const r = results[pos]!;
+            if (r instanceof LedgerError) p.reject(r);
+            else {
+              if (r.duplicate) this.stats.duplicates++;
+              p.resolve(r);
+            }
+          }),
+        fail: (e) => batch.forEach((p) => p.reject(e)),
+        first,
+        leafHashes: added > 0 ? hashes : [],
       });
-      if (added > 0) this.onCommit(first, hashes);
     }
+    this.sync();
+  }
+
+  /**
+   * One fdatasync of the WAL for every commit written before it started; then
+   * their answers, in commit order, and the next sync if commits came meanwhile.
+   * A duplicate answered from an entry still awaiting its sync waits for this
+   * same sync or a later one, so no answer ever names a non-durable entry.
+   */
+  private sync(): void {
+    if (this.closed || this.syncing || (this.unsynced.length === 0 && !this.dirty)) return;
+    this.syncing = true;
+    const taken = this.unsynced;
+    this.inSync = taken;
+    this.unsynced = [];
+    const upTo = this.store.entryCount();
+    this.store.syncWal().then(
+      () => {
+        if (this.closed) return; // answered by close()
+        this.synced = upTo;
+        this.syncing = false;
+        this.dirty = false;
+        for (const u of taken) {
+          u.settle();
+          if (u.leafHashes.length > 0) this.onCommit(u.first, u.leafHashes);
+        }
+        this.sync();
+      },
+      () => {
+        if (this.closed) return;
+        this.syncing = false;
+        this.dirty = true;
+        // Committed but not known to be on disk: the client retries and, once a
+        // later sync has succeeded, gets the entry's index as a duplicate (200).
+        const err = new LedgerError(503, 'storage-error', 'the entry could not be made durable; retry', 1);
+        for (const u of taken) u.fail(err);
+        setTimeout(() => this.sync(), 1000).unref();
+      },
+    );
+  }
+
+  /**
+   * Before the store closes: syncs the WAL once more, blocking, and answers
+   * every commit still waiting for its sync (they are durable now).
+   */
+  close(): void {
+    if (this.closed) return;
+    const waiting = this.syncing ? [...this.inSync, ...this.unsynced] : this.unsynced;
+    this.closed = true;
+    this.unsynced = [];
+    if (waiting.length === 0) return;
+    try {
+      this.store.syncWalNow();
+    } catch {
+      const err = new LedgerError(503, 'shutting-down', 'the server is shutting down; retry');
+      for (const u of waiting) u.fail(err);
+      return;
+    }
+    for (const u of waiting) u.settle();
   }
 }
 

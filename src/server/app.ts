@@ -92,7 +92,7 @@ export function createApp(ledger: Ledger): Hono {
   if (readToken !== undefined) app.use('*', requireReadToken(readToken));
 
   app.get('/healthz', (c) =>
-    c.json({ ok: true, sequenced: ledger.store.entryCount(), treeSize: ledger.integrator.treeSize, published: ledger.latestPublished()?.size ?? 0 }),
+    c.json({ ok: true, sequenced: ledger.sequenced(), treeSize: ledger.integrator.treeSize, published: ledger.latestPublished()?.size ?? 0 }),
   );
   app.get('/metrics', (c) => c.body(ledger.metrics.render(), 200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' }));
 

@@ -1,16 +1,18 @@
 // The ledger's SQLite store: tables and bytes, no proofs.
 //
 // Durability: WAL journal with synchronous=FULL, so a transaction is on disk
-// (the WAL fsynced) before commit returns; an index is acknowledged only after
-// the commit that holds its entry returns. The one exception is writeUnsynced(),
-// for what can be rebuilt (the integrator's tiles and tree state): the next
-// FULL commit syncs it along with everything before it.
+// (the WAL fsynced) before commit returns. The exception is writeUnsynced():
+// for what can be rebuilt (the integrator's tiles and tree state), which the
+// next FULL commit syncs along with everything before it, and for the
+// sequencer's commits, which syncWal() makes durable before any of their
+// entries is acknowledged (src/log/sequencer.ts).
 //
 // Sequencing happens inside a write transaction (BEGIN IMMEDIATE): the next
 // index is MAX(idx)+1 read under SQLite's single writer lock, so the server and
 // an administrative CLI appending at the same time can never assign an index twice.
 
 import Database from 'better-sqlite3';
+import { closeSync, fdatasync, fdatasyncSync, openSync } from 'node:fs';
 import { decodeEntryBundle, encodeEntryBundle, MAX_ENTRY_SIZE, TILE_WIDTH } from '../../src/core/tiles.js';
 import { KEY_CHUNK, type KeyKind, RecentKeys } from './recent-keys.js';
 
@@ -176,7 +178,42 @@ export class LedgerStore {
   }
 
   close(): void {
+    if (this.#walFd !== undefined) closeSync(this.#walFd);
+    this.#walFd = undefined;
     this.db.close();
+  }
+
+  #walFd: number | undefined;
+
+  /** The WAL file, opened once (it exists from this write connection's first commit on). */
+  #wal(): number {
+    this.#walFd ??= openSync(`${this.db.name}-wal`, 'r+');
+    return this.#walFd;
+  }
+
+  /**
+   * Makes every commit written so far durable: fdatasync of the WAL file, on
+   * libuv's thread pool, so the event loop goes on meanwhile. With
+   * writeUnsynced this is a FULL commit split in two: the frames first, the
+   * sync after (the sequencer acknowledges only after it).
+   */
+  syncWal(): Promise<void> {
+    let fd: number;
+    try {
+      fd = this.#wal();
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return new Promise((resolve, reject) => fdatasync(fd, (e) => (e ? reject(e) : resolve())));
+  }
+
+  /** syncWal, blocking (at start, for what an earlier process committed without a sync). */
+  syncWalNow(): void {
+    try {
+      fdatasyncSync(this.#wal());
+    } catch (e) {
+      if ((e as { code?: string }).code !== 'ENOENT') throw e; // no WAL: nothing to sync
+    }
   }
 
   /** Runs fn in one write transaction (BEGIN IMMEDIATE): all or nothing, durable on return. */
