@@ -72,7 +72,12 @@ export class Sequencer {
    * that were committed when the last completed sync started.
    */
   get durable(): number {
-    return this.unsynced.length === 0 && !this.syncing && !this.dirty ? this.store.entryCount() : this.synced;
+    return this.allSynced ? this.store.entryCount() : this.synced;
+  }
+
+  /** No commit of ours is waiting for a sync, running one, or left unsynced by a failed one. */
+  private get allSynced(): boolean {
+    return this.unsynced.length === 0 && !this.syncing && !this.dirty;
   }
 
   submit(item: Prepared): Promise<Sequenced> {
@@ -100,7 +105,7 @@ export class Sequencer {
     this.scheduled = false;
     // Everything committed so far is durable when nothing of ours awaits a sync:
     // that is the durable count until the commits below have had theirs.
-    if (this.unsynced.length === 0 && !this.syncing && !this.dirty) this.synced = this.store.entryCount();
+    if (this.allSynced) this.synced = this.store.entryCount();
     while (this.queue.length > 0) {
       const batch = this.queue.splice(0, this.maxPerTransaction);
       const results: (Sequenced | LedgerError)[] = new Array(batch.length);
