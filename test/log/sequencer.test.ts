@@ -26,15 +26,22 @@ function setup() {
     store.appendInTx([entryOf(0)]);
     store.addProducerInTx({ name: 'p', keyid: 'k1', publicKey: new Uint8Array(32).fill(9), types: ['evidence'], addedIndex: 0 });
   });
-  // Each sync waits until the test lets it run (the real fdatasync) or fail.
-  const held: { run: () => void; fail: () => void }[] = [];
+  // Each sync waits until the test lets it run (the real fdatasync) or fail;
+  // run() resolves once that sync and the answers after it are done.
+  const held: { run: () => Promise<void>; fail: () => void }[] = [];
   const realSync = store.syncWal.bind(store);
-  store.syncWal = () => new Promise<void>((resolve, reject) => held.push({ run: () => void realSync().then(resolve, reject), fail: () => reject(new Error('EIO')) }));
+  store.syncWal = () =>
+    new Promise<void>((resolve, reject) =>
+      held.push({
+        run: () => realSync().then(resolve, reject).then(turn),
+        fail: () => reject(new Error('EIO')),
+      }),
+    );
   const seq = new Sequencer(store, new ProducerRegistry(store));
   return { store, seq, held };
 }
 
-const turn = () => new Promise((resolve) => setImmediate(resolve));
+const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 function watch<T>(p: Promise<T>) {
   const w: { done: boolean; value?: T; error?: unknown } = { done: false };
@@ -56,8 +63,7 @@ describe('sequencer: commit, then sync, then answer', () => {
     expect(seq.durable).toBe(1); // not yet durable: not integrated, not served
     await turn();
     expect(w.done).toBe(false);
-    held[0]!.run();
-    await new Promise((r) => setTimeout(r, 50));
+    await held[0]!.run();
     expect(w.value).toEqual({ index: 1, leafHash: item(1).leafHash, duplicate: false });
     expect(seq.durable).toBe(2);
     store.close();
@@ -72,14 +78,12 @@ describe('sequencer: commit, then sync, then answer', () => {
     await turn();
     expect(store.entryCount()).toBe(4);
     expect(held).toHaveLength(1); // one sync at a time
-    held[0]!.run();
-    await new Promise((r) => setTimeout(r, 50));
+    await held[0]!.run();
     expect(a.value).toMatchObject({ index: 1 });
     expect(b.done).toBe(false); // its commit came after the first sync started
     expect(seq.durable).toBe(2);
     expect(held).toHaveLength(2);
-    held[1]!.run();
-    await new Promise((r) => setTimeout(r, 50));
+    await held[1]!.run();
     expect([b.value, c.value]).toMatchObject([{ index: 2 }, { index: 3 }]);
     expect(seq.durable).toBe(4);
     store.close();
@@ -100,8 +104,7 @@ describe('sequencer: commit, then sync, then answer', () => {
     await turn();
     expect(held).toHaveLength(2);
     expect(again.done).toBe(false); // the duplicate names an entry not yet durable: it waits too
-    held[1]!.run();
-    await new Promise((r) => setTimeout(r, 50));
+    await held[1]!.run();
     expect(again.value).toEqual({ index: 1, leafHash: item(1).leafHash, duplicate: true });
     expect(seq.durable).toBe(2);
     store.close();
