@@ -55,10 +55,16 @@ export function fromHex(s: string): Uint8Array {
 }
 
 const B64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
-const B64_REV = (() => {
+/** Value of each ASCII character in the standard alphabet (RFC 4648 §4), -1 for the rest. */
+const B64_STD_REV = (() => {
   const t = new Int16Array(128).fill(-1);
   for (let i = 0; i < 64; i++) t[B64.charCodeAt(i)] = i;
-  t['-'.charCodeAt(0)] = 62; // URL-safe alphabet, accepted only where asked for
+  return t;
+})();
+/** The same, also taking the URL-safe '-' and '_' (§5), accepted only where asked for. */
+const B64_ANY_REV = (() => {
+  const t = B64_STD_REV.slice();
+  t['-'.charCodeAt(0)] = 62;
   t['_'.charCodeAt(0)] = 63;
   return t;
 })();
@@ -108,22 +114,37 @@ export function fromBase64(s: string, opts: Base64Options = {}): Uint8Array {
   if (pad > 0 && s.length % 4 !== 0) throw new Error('invalid base64: bad padding');
   if (pad === 0 && end % 4 !== 0 && !opts.allowUnpadded) throw new Error('invalid base64: missing padding');
   if (end % 4 === 1) throw new Error('invalid base64: bad length');
-  const out = new Uint8Array(Math.floor((end * 3) / 4));
-  let acc = 0;
-  let bits = 0;
-  let o = 0;
-  for (let i = 0; i < end; i++) {
+  const rev = opts.urlSafe ? B64_ANY_REV : B64_STD_REV;
+  const at = (i: number): number => {
     const c = s.charCodeAt(i);
-    const v = c < 128 ? B64_REV[c]! : -1;
-    if (v < 0 || (!opts.urlSafe && (c === 45 || c === 95))) throw new Error('invalid base64: bad character');
-    acc = (acc << 6) | v;
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out[o++] = (acc >> bits) & 0xff;
-    }
+    return c < 128 ? rev[c]! : -1;
+  };
+  const out = new Uint8Array(Math.floor((end * 3) / 4));
+  const whole = end - (end % 4);
+  let o = 0;
+  // Four characters, three bytes; a -1 anywhere makes the OR negative.
+  for (let i = 0; i < whole; i += 4) {
+    const a = at(i);
+    const b = at(i + 1);
+    const c = at(i + 2);
+    const d = at(i + 3);
+    if ((a | b | c | d) < 0) throw new Error('invalid base64: bad character');
+    const n = (a << 18) | (b << 12) | (c << 6) | d;
+    out[o++] = n >> 16;
+    out[o++] = (n >> 8) & 0xff;
+    out[o++] = n & 0xff;
   }
-  if (bits > 0 && (acc & ((1 << bits) - 1)) !== 0) throw new Error('invalid base64: non-zero trailing bits');
+  // The last 2 or 3 characters: 1 or 2 bytes, and the bits left over must be zero.
+  if (end > whole) {
+    const a = at(whole);
+    const b = at(whole + 1);
+    const c = end - whole === 3 ? at(whole + 2) : 0;
+    if ((a | b | c) < 0) throw new Error('invalid base64: bad character');
+    const n = (a << 18) | (b << 12) | (c << 6);
+    out[o++] = n >> 16;
+    if (end - whole === 3) out[o++] = (n >> 8) & 0xff;
+    if ((end - whole === 2 ? n & 0xffff : n & 0xff) !== 0) throw new Error('invalid base64: non-zero trailing bits');
+  }
   return out;
 }
 
