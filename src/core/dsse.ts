@@ -96,14 +96,14 @@ export function parseEnvelope(json: string | Uint8Array | unknown): Envelope {
   }
   const obj = asObject(value, 'envelope');
   const payloadType = requiredString(obj, 'payloadType', 'envelope');
-  const payload = decodeBase64Field(requiredString(obj, 'payload', 'envelope'), 'payload');
+  const payload = decodeBase64Field(requiredString(obj, 'payload', 'envelope', false), 'payload');
   if (!Object.hasOwn(obj, 'signatures')) throw new EnvelopeError('missing-field', 'envelope has no "signatures" field');
   const list = obj['signatures'];
   if (!Array.isArray(list)) throw new EnvelopeError('wrong-type', '"signatures" must be an array');
   const signatures = list.map((item: unknown, i: number): EnvelopeSignature => {
     const where = `signatures[${i}]`;
     const s = asObject(item, where);
-    const sig = decodeBase64Field(requiredString(s, 'sig', where), `${where}.sig`);
+    const sig = decodeBase64Field(requiredString(s, 'sig', where, false), `${where}.sig`);
     let keyid = '';
     if (Object.hasOwn(s, 'keyid')) {
       const k = s['keyid'];
@@ -207,11 +207,12 @@ function asObject(v: unknown, where: string): Record<string, unknown> {
   return v as Record<string, unknown>;
 }
 
-function requiredString(obj: Record<string, unknown>, field: string, where: string): string {
+/** A string field; `wellFormed` false leaves the surrogate check to the caller (decodeBase64Field makes it only on a failure). */
+function requiredString(obj: Record<string, unknown>, field: string, where: string, wellFormed = true): string {
   if (!Object.hasOwn(obj, field)) throw new EnvelopeError('missing-field', `${where} has no "${field}" field`);
   const v = obj[field];
   if (typeof v !== 'string') throw new EnvelopeError('wrong-type', `${where}.${field} must be a string`);
-  assertWellFormed(v, `${where}.${field}`);
+  if (wellFormed) assertWellFormed(v, `${where}.${field}`);
   return v;
 }
 
@@ -222,6 +223,15 @@ function requiredString(obj: Record<string, unknown>, field: string, where: stri
  * per alphabet.
  */
 function decodeBase64Field(s: string, where: string): Uint8Array {
+  // Nearly every field is standard base64: decoded in one pass. Only when that
+  // fails are the alphabets and the string looked at (the same answers, found
+  // the long way: a string standard base64 accepts has no '-', '_' or non-ASCII).
+  try {
+    return fromBase64(s);
+  } catch {
+    /* below */
+  }
+  assertWellFormed(s, where);
   const std = /[+/]/.test(s);
   const url = /[-_]/.test(s);
   if (std && url) throw new EnvelopeError('bad-base64', `${where} mixes the standard and URL-safe base64 alphabets`);

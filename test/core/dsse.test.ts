@@ -415,6 +415,9 @@ describe('parseEnvelope', () => {
     ['payload with non-zero trailing bits', { ...ok, payload: 'aGVsbG9=' }, 'bad-base64'],
     ['sig not base64', { ...ok, signatures: [{ sig: '***' }] }, 'bad-base64'],
     ['payloadType with a lone surrogate', '{"payloadType":"\\ud800","payload":"","signatures":[]}', 'bad-string'],
+    ['payload with a lone surrogate', '{"payloadType":"t","payload":"aGVs\\ud800bG8=","signatures":[]}', 'bad-string'],
+    ['sig with a lone surrogate', '{"payloadType":"t","payload":"","signatures":[{"sig":"\\udbff"}]}', 'bad-string'],
+    ['payload in URL-safe base64 with non-ASCII', { ...ok, payload: 'aGVs-_\u00e9=' }, 'bad-base64'],
     [
       'keyid with a lone surrogate',
       `{"payloadType":"t","payload":"","signatures":[{"keyid":"\\udc00","sig":""}]}`,
