@@ -69,6 +69,18 @@ export function encodeCanonical(v: CborValue): Uint8Array {
   return new Uint8Array(b.buffer, b.byteOffset, b.length);
 }
 
+/**
+ * encodeCanonical for a value the caller has already put in the form the
+ * generic path produces: every map's keys in deterministic order, every
+ * integer of 2^32 or more as a BigInt, only the types CborValue allows. For
+ * records of a fixed shape (the leaf), where the sort would cost more than the
+ * encoding; a test holds such callers to encodeCanonical's bytes.
+ */
+export function encodeOrdered(v: unknown): Uint8Array {
+  const b = encoder.encode(v);
+  return new Uint8Array(b.buffer, b.byteOffset, b.length);
+}
+
 function normalise(v: unknown, depth: number): CborValue {
   if (depth > 32) throw new CborError('too-deep', 'CBOR value nested more than 32 levels');
   if (typeof v === 'bigint') {
@@ -85,7 +97,7 @@ function normalise(v: unknown, depth: number): CborValue {
   if (Array.isArray(v)) return v.map((x) => normalise(x, depth + 1));
   if (typeof v === 'object' && v !== null && Object.getPrototypeOf(v) === Object.prototype) {
     const out: Record<string, CborValue> = {};
-    for (const [k, x] of Object.entries(v)) out[k] = normalise(x, depth + 1);
+    for (const k of Object.keys(v)) out[k] = normalise((v as Record<string, unknown>)[k], depth + 1);
     return out;
   }
   throw new CborError('unsupported-type', 'CBOR item of an unsupported type (tag, undefined or non-text map key)');

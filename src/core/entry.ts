@@ -8,7 +8,7 @@
 // of their own kinds whose envelope the log signs with its own key.
 
 import { fromUtf8, utf8 } from './bytes.js';
-import { CborError, decodeCanonical, encodeCanonical, type CborValue } from './cbor.js';
+import { CborError, decodeCanonical, encodeCanonical, encodeOrdered, type CborValue } from './cbor.js';
 import { sha256 } from './crypto.js';
 
 export const MAX_ENTRY_SIZE = 65_535;
@@ -64,8 +64,27 @@ function envelopeValue(e: EnvelopeRecord): CborValue {
   };
 }
 
+/**
+ * The leaf's bytes: encodeCanonical of { v, kind, time, envelope }. The record
+ * has a fixed shape, so its maps are built here already in deterministic key
+ * order (shorter keys first, then bytewise: v, kind, time, envelope; payload,
+ * signatures, payloadType; sig, keyid) and handed to the encoder without the
+ * generic sort. A test holds the two to the same bytes.
+ */
 export function encodeLeaf(r: LeafRecord): Uint8Array {
-  return encodeCanonical({ v: LEAF_VERSION, kind: r.kind, time: r.time, envelope: envelopeValue(r.envelope) });
+  const e = r.envelope;
+  const shaped =
+    typeof r.kind === 'string' &&
+    Number.isSafeInteger(r.time) &&
+    typeof e.payloadType === 'string' &&
+    e.payload instanceof Uint8Array &&
+    Array.isArray(e.signatures) &&
+    e.signatures.every((s) => typeof s.keyid === 'string' && s.sig instanceof Uint8Array);
+  // Anything else (only an untyped caller can pass it) takes the generic path, with its refusals.
+  if (!shaped) return encodeCanonical({ v: LEAF_VERSION, kind: r.kind, time: r.time, envelope: envelopeValue(e) });
+  const time = Math.abs(r.time) >= 2 ** 32 ? BigInt(r.time) : r.time; // cbor-x writes a larger Number as a float
+  const signatures = e.signatures.map((s) => ({ sig: s.sig, keyid: s.keyid }));
+  return encodeOrdered({ v: LEAF_VERSION, kind: r.kind, time, envelope: { payload: e.payload, signatures, payloadType: e.payloadType } });
 }
 
 /** The identity used for deduplication: same payload type, payload and signatures. */
@@ -75,6 +94,17 @@ export function envelopeDigest(e: EnvelopeRecord): Uint8Array {
 
 function isMap(v: CborValue | undefined): v is { [k: string]: CborValue } {
   return typeof v === 'object' && v !== null && !(v instanceof Uint8Array) && !Array.isArray(v);
+}
+
+const ENTRY_KINDS = new Set<EntryKind>(Object.values(PAYLOAD_TYPES));
+const LEAF_KEYS = ['v', 'kind', 'time', 'envelope'];
+const ENVELOPE_KEYS = ['payload', 'signatures', 'payloadType'];
+const SIGNATURE_KEYS = ['sig', 'keyid'];
+
+/** Whether map m has exactly the keys `keys` (a map's keys are distinct). */
+function hasKeys(m: { [k: string]: CborValue }, keys: readonly string[]): boolean {
+  const own = Object.keys(m);
+  return own.length === keys.length && own.every((k) => keys.includes(k));
 }
 
 /** Strict decoding of a leaf: deterministic CBOR, exactly the fields above, a known kind. */
@@ -88,18 +118,17 @@ export function decodeLeaf(leaf: Uint8Array): LeafRecord {
   }
   const bad = (m: string) => new EntryError('bad-leaf', `leaf record: ${m}`);
   if (!isMap(v)) throw bad('not a map');
-  const keys = Object.keys(v).sort().join(',');
-  if (keys !== 'envelope,kind,time,v') throw bad(`unexpected fields ${keys}`);
+  if (!hasKeys(v, LEAF_KEYS)) throw bad(`unexpected fields ${Object.keys(v).sort().join(',')}`);
   if (v.v !== LEAF_VERSION) throw bad(`unsupported version ${String(v.v)}`);
   const kind = v.kind;
-  if (typeof kind !== 'string' || !Object.values(PAYLOAD_TYPES).includes(kind as EntryKind)) throw bad(`unknown kind ${String(kind)}`);
+  if (typeof kind !== 'string' || !ENTRY_KINDS.has(kind as EntryKind)) throw bad(`unknown kind ${String(kind)}`);
   if (typeof v.time !== 'number' || v.time < 0) throw bad('time is not a non-negative integer');
   const env = v.envelope;
-  if (!isMap(env) || Object.keys(env).sort().join(',') !== 'payload,payloadType,signatures') throw bad('malformed envelope');
+  if (!isMap(env) || !hasKeys(env, ENVELOPE_KEYS)) throw bad('malformed envelope');
   if (typeof env.payloadType !== 'string' || !(env.payload instanceof Uint8Array) || !Array.isArray(env.signatures))
     throw bad('malformed envelope fields');
   const signatures = env.signatures.map((s) => {
-    if (!isMap(s) || Object.keys(s).sort().join(',') !== 'keyid,sig' || typeof s.keyid !== 'string' || !(s.sig instanceof Uint8Array))
+    if (!isMap(s) || !hasKeys(s, SIGNATURE_KEYS) || typeof s.keyid !== 'string' || !(s.sig instanceof Uint8Array))
       throw bad('malformed signature');
     return { keyid: s.keyid, sig: s.sig };
   });
@@ -122,16 +151,25 @@ export interface SchemaOptions {
 
 const RFC3339_UTC = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?Z$/;
 
-/** Parses an RFC 3339 timestamp in UTC ("Z"); returns ms since the epoch. */
+/** Days in month mo (1-12) of year y, proleptic Gregorian. */
+function daysIn(y: number, mo: number): number {
+  if (mo === 2) return y % 4 === 0 && (y % 100 !== 0 || y % 400 === 0) ? 29 : 28;
+  return mo === 4 || mo === 6 || mo === 9 || mo === 11 ? 30 : 31;
+}
+
+/** Parses an RFC 3339 timestamp in UTC ("Z"); returns ms since the epoch. Years before 0100 are refused. */
 export function parseRfc3339Utc(s: string): number {
   const m = RFC3339_UTC.exec(s);
   if (!m) throw new Error('not an RFC 3339 UTC timestamp (YYYY-MM-DDTHH:MM:SS[.frac]Z)');
-  const [y, mo, d, h, mi, se] = m.slice(1, 7).map(Number) as [number, number, number, number, number, number];
-  const t = Date.UTC(y, mo - 1, d, h, mi, se);
-  const back = new Date(t);
-  if (back.getUTCFullYear() !== y || back.getUTCMonth() !== mo - 1 || back.getUTCDate() !== d || h > 23 || mi > 59 || se > 59)
-    throw new Error('not a valid calendar date and time');
-  return t + (m[7] ? Math.floor(Number(m[7]) * 1000) : 0);
+  const y = +m[1]!;
+  const mo = +m[2]!;
+  const d = +m[3]!;
+  const h = +m[4]!;
+  const mi = +m[5]!;
+  const se = +m[6]!;
+  // (Date.UTC reads years 0-99 as 1900-1999: those are refused, not moved.)
+  if (y < 100 || mo < 1 || mo > 12 || d < 1 || d > daysIn(y, mo) || h > 23 || mi > 59 || se > 59) throw new Error('not a valid calendar date and time');
+  return Date.UTC(y, mo - 1, d, h, mi, se) + (m[7] ? Math.floor(Number(m[7]) * 1000) : 0);
 }
 
 type Obj = Record<string, unknown>;

@@ -106,3 +106,77 @@ describe('payload schemas', () => {
     expect(() => parseRfc3339Utc('2026-11-23T11:59:30+01:00')).toThrow();
   });
 });
+
+// A small deterministic PRNG (mulberry32), so a failure names a reproducible case.
+function prng(seed: number) {
+  return () => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+describe('parseRfc3339Utc against the Date round trip it replaced', () => {
+  /** The parser before: build the time with Date.UTC and read it back to catch dates that roll over. */
+  function reference(s: string): number {
+    const m = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?Z$/.exec(s);
+    if (!m) throw new Error('not an RFC 3339 UTC timestamp (YYYY-MM-DDTHH:MM:SS[.frac]Z)');
+    const [y, mo, d, h, mi, se] = m.slice(1, 7).map(Number) as [number, number, number, number, number, number];
+    const t = Date.UTC(y, mo - 1, d, h, mi, se);
+    const back = new Date(t);
+    if (back.getUTCFullYear() !== y || back.getUTCMonth() !== mo - 1 || back.getUTCDate() !== d || h > 23 || mi > 59 || se > 59)
+      throw new Error('not a valid calendar date and time');
+    return t + (m[7] ? Math.floor(Number(m[7]) * 1000) : 0);
+  }
+  const outcome = (f: () => number) => {
+    try {
+      return String(f());
+    } catch (e) {
+      return `error: ${(e as Error).message}`;
+    }
+  };
+
+  it('gives the same time or the same refusal on 50,000 generated timestamps and the calendar edges', () => {
+    const r = prng(3339);
+    const pad = (n: number, w: number) => String(n).padStart(w, '0');
+    const pick = (xs: number[]) => xs[Math.floor(r() * xs.length)]!;
+    const cases = ['1900-02-29T00:00:00Z', '2000-02-29T00:00:00Z', '2100-02-29T00:00:00Z', '2024-02-29T23:59:59.999999999Z', '2023-02-29T00:00:00Z', '2026-04-31T00:00:00Z', '2026-12-31T24:00:00Z', '2026-06-30T23:59:60Z', '0099-12-31T23:59:59Z', '0100-01-01T00:00:00Z', '0000-01-01T00:00:00Z', '9999-12-31T23:59:59.5Z', '2026-00-10T00:00:00Z', '2026-13-01T00:00:00Z', '2026-01-00T00:00:00Z', '2026-1-01T00:00:00Z', '2026-01-01T00:00:00.Z', '2026-01-01t00:00:00Z'];
+    for (let i = 0; i < 50_000; i++) {
+      const y = r() < 0.1 ? Math.floor(r() * 200) : pick([1600, 1700, 1900, 1970, 2000, 2023, 2024, 2026, 2100, 2400, 9999]) + (r() < 0.5 ? 0 : Math.floor(r() * 8) - 4);
+      const frac = r() < 0.3 ? '.' + pad(Math.floor(r() * 1e9), 1 + Math.floor(r() * 9)).slice(0, 1 + Math.floor(r() * 9)) : '';
+      cases.push(`${pad(y, 4)}-${pad(Math.floor(r() * 14), 2)}-${pad(Math.floor(r() * 33), 2)}T${pad(Math.floor(r() * 26), 2)}:${pad(Math.floor(r() * 62), 2)}:${pad(Math.floor(r() * 62), 2)}${frac}Z`);
+    }
+    let parsed = 0;
+    for (const s of cases) {
+      const want = outcome(() => reference(s));
+      expect(outcome(() => parseRfc3339Utc(s)), s).toBe(want);
+      if (!want.startsWith('error')) parsed++;
+    }
+    expect(parsed).toBeGreaterThan(10_000);
+    expect(cases.length - parsed).toBeGreaterThan(10_000);
+  });
+});
+
+describe('encodeLeaf', () => {
+  it('writes the bytes of the generic deterministic encoder on 5,000 random records', () => {
+    const r = prng(8949);
+    const kinds = ['evidence', 'trust-score', 'in-toto', 'producer'] as const;
+    for (let i = 0; i < 5_000; i++) {
+      const kind = kinds[Math.floor(r() * kinds.length)]!;
+      const time = r() < 0.2 ? Math.floor(r() * 2 ** 32) : Math.floor(r() * Number.MAX_SAFE_INTEGER);
+      const bytes = (n: number) => Uint8Array.from({ length: n }, () => Math.floor(r() * 256));
+      const envelope = {
+        payloadType: ['', 'application/vnd.ledger.evidence.v1+json', 'x'.repeat(Math.floor(r() * 300)), 'é'][Math.floor(r() * 4)]!,
+        payload: bytes(Math.floor(r() * (r() < 0.01 ? 70_000 : 600))),
+        signatures: Array.from({ length: Math.floor(r() * 4) }, () => ({ keyid: r() < 0.2 ? '' : 'k'.repeat(Math.floor(r() * 70)), sig: bytes(r() < 0.9 ? 64 : Math.floor(r() * 100)) })),
+      };
+      const want = encodeCanonical({ v: 1, kind, time, envelope: { payloadType: envelope.payloadType, payload: envelope.payload, signatures: envelope.signatures.map((s) => ({ keyid: s.keyid, sig: s.sig })) } });
+      expect(toHex(encodeLeaf({ kind, time, envelope })), `record ${i}`).toBe(toHex(want));
+    }
+  });
+  it('refuses what the generic encoder refuses', () => {
+    expect(() => encodeLeaf({ kind: 'evidence', time: 1.5, envelope: env })).toThrow(CborError);
+    expect(() => encodeLeaf({ kind: 'evidence', time: 2 ** 53, envelope: env })).toThrow(CborError);
+  });
+});
