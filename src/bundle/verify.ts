@@ -146,6 +146,8 @@ export function isTlogProof(file: Uint8Array): boolean {
 }
 
 const CHUNK = 1024;
+/** Chunks whose signatures are being verified while the next is prepared. */
+const IN_FLIGHT = 3;
 
 class Fatal extends Error {}
 
@@ -714,23 +716,31 @@ async function checkEntries(
 
   report.entries = b.entries.length;
   report.producerEntries = b.producers.length;
-  let inflight: Promise<void> | undefined;
+  // Chunks' signatures verify (on other threads, with a parallel verifier) while
+  // the next chunks are prepared; up to IN_FLIGHT chunks are handed over at once,
+  // so a thread that finishes its share early starts on the next, and chunks
+  // finish in order.
+  let finished: Promise<void> = Promise.resolve();
+  const inflight: Promise<void>[] = [];
   for (let start = 0; start < all.length; start += CHUNK) {
     const checks: SignatureCheck[] = [];
-    const batch = all
-      .slice(start, start + CHUNK)
-      .map((e) => prepare(e, checks))
-      .filter((p): p is Pending => p !== undefined);
-    // One chunk's signatures verify (on other threads, with a parallel verifier)
-    // while the next chunk is prepared; chunks finish in order.
-    if (inflight) await inflight;
+    const batch: Pending[] = [];
+    for (let k = start; k < Math.min(all.length, start + CHUNK); k++) {
+      const p = prepare(all[k]!, checks);
+      if (p !== undefined) batch.push(p);
+    }
+    if (inflight.length >= IN_FLIGHT) await inflight.shift();
     const done = Math.min(all.length, start + CHUNK);
-    inflight = verify(checks).then((r) => {
-      finish(batch, r);
+    const results = verify(checks);
+    results.catch(() => {}); // its failure surfaces through `finished`, in order
+    finished = finished.then(async () => {
+      finish(batch, await results);
       opts.onProgress?.(done, all.length);
     });
+    finished.catch(() => {}); // awaited below, or through the last one
+    inflight.push(finished);
   }
-  if (inflight) await inflight;
+  await finished;
 
   // Entries no fast-path key proved: decided against the whole registry.
   for (const p of needDiagnosis) {
