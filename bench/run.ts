@@ -384,6 +384,8 @@ async function main(): Promise<void> {
   // --- the server
   const nodeArgs = values.profile ? ['--cpu-prof', '--cpu-prof-dir', values.profile] : [];
   let server: Served = await startServe(BIN.ledger, dir, nodeArgs);
+  /** What servers stopped before the last one wrote on stderr (printed at the end with the last one's). */
+  const earlierStderr: string[] = [];
   let pid = server.proc.pid!;
   const serverVerifier = /Ed25519 verification: ([\w:-]+)/.exec(server.stderr())?.[1] ?? 'unknown';
   let [ctl] = await openConnections('127.0.0.1', server.port, 1);
@@ -598,6 +600,7 @@ async function main(): Promise<void> {
       }
       for (const c of [ctl!, ...singleConns]) c.close();
       await server.stop();
+      earlierStderr.push(server.stderr());
       const cfgPath = join(dir, 'config.json');
       const cfg = JSON.parse(readFileSync(cfgPath, 'utf8')) as Record<string, unknown>;
       cfg.witnesses = names.map((name, i) => ({ name, url: `http://127.0.0.1:${witnesses[i]!.port}`, vkey: wkeys[i] }));
@@ -629,7 +632,7 @@ async function main(): Promise<void> {
     await server.stop();
     await Promise.all(witnesses.map((w) => w.stop()));
     await gen.close();
-    const err = server.stderr().trim().split('\n').filter((l) => !/listening on/.test(l));
+    const err = [...earlierStderr, server.stderr()].join('\n').trim().split('\n').filter((l) => l !== '' && !/listening on/.test(l));
     if (err.length) log(`server stderr:\n${err.join('\n')}`);
   }
 
