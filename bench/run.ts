@@ -20,6 +20,7 @@ import { randomBytes, createPrivateKey, createPublicKey } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { formatPublicKeyPem } from '../src/core/pem.js';
 import { DEFAULTS } from '../src/log/config.js';
@@ -235,6 +236,8 @@ interface Percentiles {
   p50: number;
   p99: number;
   n: number;
+  /** Acknowledgement runs: the benchmark process's longest event-loop delay during the run, ms. */
+  benchLagMs?: number;
 }
 
 /**
@@ -262,12 +265,19 @@ async function latencyRuns(port: number, conns: Connection[], reqs: Buffer[], ra
       }
     })();
     let refused = 0;
+    // The load generator's own stalls count in the latencies (they are measured
+    // from each request's due time): its largest event-loop delay is printed
+    // beside them, to tell a slow server from a slow client.
+    const lag = monitorEventLoopDelay({ resolution: 5 });
+    lag.enable();
     const n = await openLoop(conns, part, rate, seconds, (k, d, done, status, body) => {
       due[k] = d;
       ackMs[k] = done - d;
       if (status === 201) index[k] = jsonOf(body).index;
       else refused++;
     });
+    lag.disable();
+    const benchLagMs = round2(lag.max / 1e6);
     let last = -1;
     for (let k = 0; k < n; k++) last = Math.max(last, index[k]!);
     const until = performance.now() + 30_000;
@@ -281,7 +291,7 @@ async function latencyRuns(port: number, conns: Connection[], reqs: Buffer[], ra
       const s = seen.find((x) => x.size > index[k]!);
       if (s) cpMs.push(s.t - due[k]!);
     }
-    ack.push({ p50: round2(percentile(ackMs.subarray(0, n), 50)), p99: round2(percentile(ackMs.subarray(0, n), 99)), n });
+    ack.push({ p50: round2(percentile(ackMs.subarray(0, n), 50)), p99: round2(percentile(ackMs.subarray(0, n), 99)), n, benchLagMs });
     cp.push({ p50: Math.round(percentile(cpMs, 50)), p99: Math.round(percentile(cpMs, 99)), n: cpMs.length });
     log(`${label} run ${run + 1} at ${rate}/s: ack ${JSON.stringify(ack[run])}, checkpoint ${JSON.stringify(cp[run])}${refused ? `, ${refused} refused` : ''}`);
   }
