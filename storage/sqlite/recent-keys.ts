@@ -62,15 +62,26 @@ class Chunk {
     }
   }
 
-  /** (key, index) pairs of one kind, sorted by key then index. */
-  sorted(kind: KeyKind): [number, number][] {
+  /** The (key, index) pairs of one kind, sorted by key then index, as two arrays (12 bytes a pair). */
+  sorted(kind: KeyKind): SortedKeys {
     const keys = kind === 'envelope' ? this.ek : this.lk;
     // key × MAX_CHUNK + offset is exact in a double (31 + 21 bits), so one numeric sort does it.
     const packed = new Float64Array(this.count);
     for (let i = 0; i < this.count; i++) packed[i] = keys[i]! * MAX_CHUNK + i;
     packed.sort();
-    return Array.from(packed, (p) => [Math.floor(p / MAX_CHUNK), this.start + (p % MAX_CHUNK)]);
+    const out: SortedKeys = { keys: new Uint32Array(this.count), indices: new Float64Array(this.count) };
+    for (let i = 0; i < this.count; i++) {
+      out.keys[i] = Math.floor(packed[i]! / MAX_CHUNK);
+      out.indices[i] = this.start + (packed[i]! % MAX_CHUNK);
+    }
+    return out;
   }
+}
+
+/** Sorted lookup keys of one kind and the index each belongs to, position by position. */
+export interface SortedKeys {
+  keys: Uint32Array;
+  indices: Float64Array;
 }
 
 /** Keys of entries base, base+1, … (end excluded), in chunks of `size` indices. */
@@ -111,7 +122,7 @@ export class RecentKeys {
   }
 
   /** The oldest chunk, if it is complete: what a merge moves next. */
-  firstFull(): { start: number; end: number; sorted: (kind: KeyKind) => [number, number][] } | undefined {
+  firstFull(): { start: number; end: number; sorted: (kind: KeyKind) => SortedKeys } | undefined {
     const c = this.chunks[0];
     if (!c || c.count !== c.size) return undefined;
     return { start: c.start, end: c.start + c.size, sorted: (kind) => c.sorted(kind) };

@@ -350,15 +350,15 @@ export class LedgerStore {
     if (!chunk) return false;
     for (const kind of ['envelope', 'leaf'] as const) {
       const stmt = kind === 'envelope' ? this.st.mergeEkey : this.st.mergeLkey;
-      const pairs = chunk.sorted(kind);
-      for (let i = 0; i < pairs.length; ) {
+      const { keys, indices } = chunk.sorted(kind);
+      for (let i = 0; i < keys.length; ) {
         const from = i;
         this.writeUnsynced(() => {
           const until = performance.now() + sliceMs;
-          const last = Math.min(pairs.length, from + slice);
+          const last = Math.min(keys.length, from + slice);
           for (let j = from; j < last; ) {
             // The clock is read every 64 rows.
-            for (const end = Math.min(last, j + 64); j < end; j++) stmt.run(pairs[j]![0], pairs[j]![1]);
+            for (const end = Math.min(last, j + 64); j < end; j++) stmt.run(keys[j]!, indices[j]!);
             i = j;
             if (performance.now() >= until) break;
           }
