@@ -290,6 +290,22 @@ export class TileHashCache {
     return this.#summaries.size;
   }
 
+  /** Whether another summary fits without dropping one. */
+  get summaryRoom(): boolean {
+    return this.#summaries.size < this.#maxSummaries;
+  }
+
+  /**
+   * Computes the summary of full tile t from getTile(t) unless it is held or
+   * there is no room (the summaries held are never dropped for it): for tiles
+   * built before this cache existed, after a restart. True if it computed one.
+   */
+  warm(t: TileId, getTile: (t: TileId) => Uint8Array): boolean {
+    if (t.width !== TILE_WIDTH || !this.summaryRoom || this.#summaries.has(summaryKey(t))) return false;
+    this.#summaries.set(summaryKey(t), new TileNodes(t, getTile(t)).summary());
+    return true;
+  }
+
   /** Records the summary of a full tile whose in-tile hashes were computed (integration, or leaving the LRU); ignores partial tiles. */
   rememberFullTile(tn: { tile: TileId; summary(): Uint8Array }): void {
     if (this.#maxSummaries === 0 || tn.tile.width !== TILE_WIDTH) return;

@@ -57,6 +57,30 @@ export class Integrator {
     return this.range.size;
   }
 
+  /** The next full level-0 tile warmSummaries() looks at (it goes from the newest down). */
+  private warmNext = -1;
+  private warmStarted = false;
+
+  /**
+   * The cache's summaries come from integration, so after a restart it has none
+   * for the tiles already in the tree, and a proof through one of them costs up
+   * to 247 hashes until that tile has been read twice. This computes them for
+   * about `budgetMs`, newest tile first (recent entries are the ones proofs are
+   * asked for most), up to the cache's bound. False once there is nothing left.
+   */
+  warmSummaries(budgetMs: number): boolean {
+    if (!this.warmStarted) {
+      this.warmStarted = true;
+      this.warmNext = Math.floor(this.range.size / TILE_WIDTH) - 1;
+    }
+    const until = performance.now() + budgetMs;
+    while (this.warmNext >= 0 && this.tileCache.summaryRoom) {
+      this.tileCache.warm({ level: 0, index: this.warmNext--, width: TILE_WIDTH }, this.readTile);
+      if (performance.now() >= until) break;
+    }
+    return this.warmNext >= 0 && this.tileCache.summaryRoom;
+  }
+
   readTile = (t: TileId): Uint8Array => {
     const data = this.store.getTile(t.level, t.index);
     if (!data || data.length < t.width * HASH_SIZE) throw new Error(`tile ${t.level}/${t.index} (width ${t.width}) is not stored`);

@@ -6,8 +6,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { sha256 } from '../../src/core/crypto.js';
-import { hashLeaf, rootOfLeafHashes } from '../../src/core/merkle.js';
+import { cryptoProvider, setCryptoProvider, sha256 } from '../../src/core/crypto.js';
+import { hashLeaf, inclusionProof, rootOfLeafHashes } from '../../src/core/merkle.js';
 import { ed25519Signer } from '../../src/core/note.js';
 import { Integrator } from '../../src/log/integrator.js';
 import { LedgerStore } from '../../storage/sqlite/store.js';
@@ -52,6 +52,46 @@ describe('Integrator', () => {
     integ = new Integrator(store, 'example.com/log', signer); // a restart forgets the hashes
     append(30, true);
     check();
+    store.close();
+  });
+
+  it('after a restart, warms the proof cache so that a proof through any full tile costs a few hashes', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ledger-integrator-'));
+    dirs.push(dir);
+    const store = new LedgerStore(join(dir, 'ledger.db'));
+    const signer = ed25519Signer('example.com/log', new Uint8Array(32).fill(1));
+    const n = 40 * 256 + 17; // 40 full level-0 tiles and a partial one
+    store.write(() => store.appendInTx(Array.from({ length: n }, (_, i) => entryOf(i))));
+    let integ = new Integrator(store, 'example.com/log', signer);
+    while (integ.integrate() > 0);
+    const leafHashes = Array.from({ length: n }, (_, i) => hashLeaf(leafOf(i)));
+    let hashes = 0;
+    const base = cryptoProvider();
+    setCryptoProvider({ ...base, sha256: (d) => (hashes++, base.sha256(d)) });
+    try {
+      /** Hashes a proof of index i costs, checked against the proof from the leaves. */
+      const cost = (i: number): number => {
+        hashes = 0;
+        const proof = inclusionProof(i, n, integ.reader(n));
+        const spent = hashes;
+        expect(proof).toEqual(inclusionProof(i, n, (ids) => ids.map((id) => rootOfLeafHashes(leafHashes.slice(id.index * 2 ** id.level, (id.index + 1) * 2 ** id.level)))));
+        return spent;
+      };
+      // A proof of the last entry puts the right-edge tiles (the partial level-0
+      // and level-1 tiles) in the LRU; each proof after it goes through a full
+      // level-0 tile the LRU has never held.
+      integ = new Integrator(store, 'example.com/log', signer); // a restart: no summaries
+      cost(n - 1);
+      expect(cost(5 * 256 + 3)).toBeGreaterThan(240);
+      integ = new Integrator(store, 'example.com/log', signer);
+      expect(integ.warmSummaries(0)).toBe(true); // one tile per call at least, newest first
+      while (integ.warmSummaries(50));
+      expect(integ.warmSummaries(50)).toBe(false);
+      cost(n - 1);
+      for (const i of [0, 5 * 256 + 3, 39 * 256 + 255]) expect(cost(i)).toBeLessThanOrEqual(9 + 6); // 9 in the level-0 tile, a few in the partial level-1 tile
+    } finally {
+      setCryptoProvider(base);
+    }
     store.close();
   });
 });
