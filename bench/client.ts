@@ -28,6 +28,8 @@ export class Connection {
   private current: InFlight | null = null;
   private open = false;
   ready!: Promise<void>;
+  /** Connections opened again after the server closed them (idle keep-alive timeout). */
+  reconnects = 0;
 
   constructor(
     private readonly host: string,
@@ -66,6 +68,7 @@ export class Connection {
   async send(request: Buffer | string): Promise<Response> {
     if (this.current) throw new Error('connection busy');
     if (!this.open) {
+      this.reconnects++;
       this.connect();
       await this.ready;
     }

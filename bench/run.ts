@@ -124,6 +124,12 @@ async function commits(c: Connection): Promise<number> {
   return Number(/^ledger_commits_total (\d+)$/m.exec(text)?.[1] ?? NaN);
 }
 
+/** The server's longest event-loop delay since the previous scrape, ms (`ledger_event_loop_delay_seconds`, quantile 1; a scrape resets it). */
+async function serverLoopDelayMax(c: Connection): Promise<number> {
+  const text = (await c.send(getRequest('/metrics'))).body.toString('utf8');
+  return round2(1000 * Number(/^ledger_event_loop_delay_seconds\{quantile="1"\} (\S+)$/m.exec(text)?.[1] ?? NaN));
+}
+
 async function checkpointSize(c: Connection): Promise<number> {
   const r = await c.send(getRequest('/checkpoint'));
   if (r.status !== 200) return 0;
@@ -184,7 +190,7 @@ async function openLoop(
   requests: Buffer[],
   rate: number,
   seconds: number,
-  onAnswer: (k: number, due: number, done: number, status: number, body: Buffer) => void,
+  onAnswer: (k: number, due: number, done: number, status: number, body: Buffer, sent: number) => void,
 ): Promise<number> {
   const total = Math.min(requests.length, Math.floor(rate * seconds));
   const free = [...conns];
@@ -198,8 +204,9 @@ async function openLoop(
         const k = next++;
         const c = free.pop()!;
         const due = t0 + (k * 1000) / rate;
+        const sent = performance.now();
         c.send(requests[k]!).then((r) => {
-          onAnswer(k, due, performance.now(), r.status, r.body);
+          onAnswer(k, due, performance.now(), r.status, r.body, sent);
           free.push(c);
           if (++finished === total) resolve(total);
           else pump();
@@ -236,8 +243,13 @@ interface Percentiles {
   p50: number;
   p99: number;
   n: number;
-  /** Acknowledgement runs: the benchmark process's longest event-loop delay during the run, ms. */
+  /** Acknowledgement runs: the benchmark process's and the server's longest event-loop delay during the run, ms. */
   benchLagMs?: number;
+  serverLagMs?: number;
+  /** The longest a request of the slowest 1 % waited before it was sent (all connections busy, or the generator late), ms. */
+  p99SendWaitMaxMs?: number;
+  /** Connections reopened during the run (closed by the server while idle). */
+  reconnects?: number;
 }
 
 /**
@@ -269,15 +281,28 @@ async function latencyRuns(port: number, conns: Connection[], reqs: Buffer[], ra
     // from each request's due time): its largest event-loop delay is printed
     // beside them, to tell a slow server from a slow client.
     const lag = monitorEventLoopDelay({ resolution: 5 });
+    const [metricsConn] = await openConnections('127.0.0.1', port, 1);
+    await serverLoopDelayMax(metricsConn!); // resets the server's figure
     lag.enable();
-    const n = await openLoop(conns, part, rate, seconds, (k, d, done, status, body) => {
+    const sentMs = new Float64Array(part.length);
+    const reconnects0 = conns.reduce((x, c) => x + c.reconnects, 0);
+    const n = await openLoop(conns, part, rate, seconds, (k, d, done, status, body, sent) => {
       due[k] = d;
       ackMs[k] = done - d;
+      sentMs[k] = sent - d;
       if (status === 201) index[k] = jsonOf(body).index;
       else refused++;
     });
     lag.disable();
     const benchLagMs = round2(lag.max / 1e6);
+    const serverLagMs = await serverLoopDelayMax(metricsConn!);
+    metricsConn!.close();
+    // Where the slowest 1 % waited: before it could be sent (every connection
+    // busy, or the load generator late), or between sending and the answer.
+    const p99 = percentile(ackMs.subarray(0, n), 99);
+    let waitedToSend = 0;
+    for (let k = 0; k < n; k++) if (ackMs[k]! >= p99) waitedToSend = Math.max(waitedToSend, sentMs[k]!);
+    const tail = { p99SendWaitMaxMs: round2(waitedToSend), reconnects: conns.reduce((x, c) => x + c.reconnects, 0) - reconnects0 };
     let last = -1;
     for (let k = 0; k < n; k++) last = Math.max(last, index[k]!);
     const until = performance.now() + 30_000;
@@ -291,7 +316,7 @@ async function latencyRuns(port: number, conns: Connection[], reqs: Buffer[], ra
       const s = seen.find((x) => x.size > index[k]!);
       if (s) cpMs.push(s.t - due[k]!);
     }
-    ack.push({ p50: round2(percentile(ackMs.subarray(0, n), 50)), p99: round2(percentile(ackMs.subarray(0, n), 99)), n, benchLagMs });
+    ack.push({ p50: round2(percentile(ackMs.subarray(0, n), 50)), p99: round2(percentile(ackMs.subarray(0, n), 99)), n, benchLagMs, serverLagMs, ...tail });
     cp.push({ p50: Math.round(percentile(cpMs, 50)), p99: Math.round(percentile(cpMs, 99)), n: cpMs.length });
     log(`${label} run ${run + 1} at ${rate}/s: ack ${JSON.stringify(ack[run])}, checkpoint ${JSON.stringify(cp[run])}${refused ? `, ${refused} refused` : ''}`);
   }
