@@ -4,6 +4,7 @@
 
 import { describe, expect, it } from 'vitest';
 import { fromBase64, toBase64, utf8 } from '../../src/core/bytes.js';
+import { prng } from '../helpers/prng.js';
 
 const B64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
 const REV = (() => {
@@ -77,13 +78,7 @@ describe('fromBase64', () => {
   });
 
   it('agrees with the character-at-a-time decoder on 50,000 random strings', () => {
-    let seed = 20261124;
-    const r = () => {
-      seed = (seed + 0x6d2b79f5) | 0;
-      let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-      t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-      return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-    };
+    const r = prng(20261124);
     const extra = ['=', '-', '_', '*', ' ', '\u00e9', '\n', 'A'];
     let decoded = 0;
     let refused = 0;

@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { equal, fromHex, utf8 } from '../../src/core/bytes.js';
 import { CborError, decodeCanonical, encodeCanonical, isDeterministic, type CborValue } from '../../src/core/cbor.js';
 import { encodeLeaf } from '../../src/core/entry.js';
+import { prng } from '../helpers/prng.js';
 
 const decoder = new Decoder({ useRecords: false, mapsAsObjects: true });
 
@@ -22,16 +23,6 @@ function reencodes(bytes: Uint8Array): boolean | undefined {
     return undefined;
   }
   return equal(encodeCanonical(v), bytes);
-}
-
-// A small deterministic PRNG (mulberry32) so a failure names a reproducible seed.
-function prng(seed: number) {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 function randomValue(r: () => number, depth: number): CborValue {

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { fromHex, toHex, utf8 } from '../../src/core/bytes.js';
 import { CborError, decodeCanonical, encodeCanonical } from '../../src/core/cbor.js';
 import { decodeLeaf, encodeLeaf, EntryError, parseRfc3339Utc, validatePayload } from '../../src/core/entry.js';
+import { prng } from '../helpers/prng.js';
 
 describe('deterministic CBOR (RFC 8949 §4.2.1)', () => {
   it('encodes RFC 8949 Appendix A examples in their preferred form', () => {
@@ -106,16 +107,6 @@ describe('payload schemas', () => {
     expect(() => parseRfc3339Utc('2026-11-23T11:59:30+01:00')).toThrow();
   });
 });
-
-// A small deterministic PRNG (mulberry32), so a failure names a reproducible case.
-function prng(seed: number) {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe('parseRfc3339Utc against the Date round trip it replaced', () => {
   /** The parser before: build the time with Date.UTC and read it back to catch dates that roll over. */

@@ -24,6 +24,7 @@ import {
   type HashReader,
 } from '../../src/core/merkle.js';
 import { nodeCrypto, useNodeCrypto } from '../../src/platform/node-crypto.js';
+import { rng } from '../helpers/prng.js';
 
 // The property tests hash a lot: use the node:crypto provider (test/core/crypto.test.ts
 // shows both providers agree); the reference roots are also checked with the default one.
@@ -41,18 +42,6 @@ function expectProofError(fn: () => unknown, codes: string | string[]): void {
     throw new Error(`expected ProofError ${want.join('|')}, got ${String(e)}${e instanceof ProofError ? ` (${e.code})` : ''}`);
   }
   throw new Error(`expected ProofError ${want.join('|')}, nothing was thrown`);
-}
-
-/** A deterministic PRNG (mulberry32) so that sampled cases are reproducible. */
-function rng(seed: number): (n: number) => number {
-  let a = seed >>> 0;
-  return (n) => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return Math.floor((((t ^ (t >>> 14)) >>> 0) / 4294967296) * n);
-  };
 }
 
 function flipBit(h: Uint8Array, bit: number): Uint8Array {

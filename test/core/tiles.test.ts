@@ -38,6 +38,7 @@ import {
   type TileId,
 } from '../../src/core/tiles.js';
 import { useNodeCrypto } from '../../src/platform/node-crypto.js';
+import { rng } from '../helpers/prng.js';
 
 // Many hashes below: the node:crypto provider (test/core/crypto.test.ts shows it agrees with the default).
 useNodeCrypto();
@@ -50,17 +51,6 @@ function expectTileError(fn: () => unknown, code: string): void {
     throw new Error(`expected TileError ${code}, got ${String(e)}${e instanceof TileError ? ` (${e.code})` : ''}`);
   }
   throw new Error(`expected TileError ${code}, nothing was thrown`);
-}
-
-function rng(seed: number): (n: number) => number {
-  let a = seed >>> 0;
-  return (n) => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return Math.floor((((t ^ (t >>> 14)) >>> 0) / 4294967296) * n);
-  };
 }
 
 const key = (t: { level: number; index: number }) => `${t.level}/${t.index}`;
