@@ -33,6 +33,7 @@ export class Integrator {
     const frontier: Uint8Array[] = [];
     for (let o = 0; o < t.frontier.length; o += HASH_SIZE) frontier.push(t.frontier.subarray(o, o + HASH_SIZE));
     this.range = new CompactRange(t.size, frontier);
+    this.warmNext = Math.floor(t.size / TILE_WIDTH) - 1;
   }
 
   /**
@@ -57,9 +58,8 @@ export class Integrator {
     return this.range.size;
   }
 
-  /** The next full level-0 tile warmSummaries() looks at (it goes from the newest down). */
-  private warmNext = -1;
-  private warmStarted = false;
+  /** The next full level-0 tile warmSummaries() looks at (from the newest at start, down). */
+  private warmNext: number;
 
   /**
    * The cache's summaries come from integration, so after a restart it has none
@@ -69,10 +69,6 @@ export class Integrator {
    * asked for most), up to the cache's bound. False once there is nothing left.
    */
   warmSummaries(budgetMs: number): boolean {
-    if (!this.warmStarted) {
-      this.warmStarted = true;
-      this.warmNext = Math.floor(this.range.size / TILE_WIDTH) - 1;
-    }
     const until = performance.now() + budgetMs;
     while (this.warmNext >= 0 && this.tileCache.summaryRoom) {
       this.tileCache.warm({ level: 0, index: this.warmNext--, width: TILE_WIDTH }, this.readTile);
