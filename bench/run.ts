@@ -118,17 +118,18 @@ async function health(c: Connection): Promise<{ sequenced: number; treeSize: num
   return jsonOf((await c.send(getRequest('/healthz'))).body);
 }
 
-/** The server's count of commits that appended entries (`ledger_commits_total`). */
-async function commits(c: Connection): Promise<number> {
+/** One sample of the server's /metrics (`name{labels}` as printed), NaN when absent. A scrape resets the event-loop delay figures. */
+async function metric(c: Connection, sample: string): Promise<number> {
   const text = (await c.send(getRequest('/metrics'))).body.toString('utf8');
-  return Number(/^ledger_commits_total (\d+)$/m.exec(text)?.[1] ?? NaN);
+  const line = text.split('\n').find((l) => l.startsWith(`${sample} `));
+  return Number(line?.slice(sample.length + 1) ?? NaN);
 }
 
-/** The server's longest event-loop delay since the previous scrape, ms (`ledger_event_loop_delay_seconds`, quantile 1; a scrape resets it). */
-async function serverLoopDelayMax(c: Connection): Promise<number> {
-  const text = (await c.send(getRequest('/metrics'))).body.toString('utf8');
-  return round2(1000 * Number(/^ledger_event_loop_delay_seconds\{quantile="1"\} (\S+)$/m.exec(text)?.[1] ?? NaN));
-}
+/** The server's count of commits that appended entries (`ledger_commits_total`). */
+const commits = (c: Connection): Promise<number> => metric(c, 'ledger_commits_total');
+
+/** The server's longest event-loop delay since the previous scrape, ms (`ledger_event_loop_delay_seconds`, quantile 1). */
+const serverLoopDelayMax = async (c: Connection): Promise<number> => round2(1000 * (await metric(c, 'ledger_event_loop_delay_seconds{quantile="1"}')));
 
 async function checkpointSize(c: Connection): Promise<number> {
   const r = await c.send(getRequest('/checkpoint'));
