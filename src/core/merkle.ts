@@ -86,22 +86,26 @@ export function treeHashPlan(size: number): NodeId[] {
 /** MTH(D[size]) from the hashes of its complete subtrees. */
 export function treeHash(size: number, read: HashReader): Uint8Array {
   if (size === 0) return emptyRoot();
-  return computeSegments([treeHashPlan(size)], read)[0]!;
+  return computeSegments([{ lo: 0, hi: size, nodes: treeHashPlan(size) }], read)[0]!;
 }
 
 /** The complete subtrees an inclusion proof for leaf `index` in a tree of `size` is made of. */
 export function inclusionProofPlan(index: number, size: number): NodeId[] {
-  return inclusionSegments(index, size).flat();
+  return inclusionSegments(index, size).flatMap((s) => s.nodes);
 }
 
-/** PATH(index, D[size]) of RFC 9162 §2.1.3.1, ordered from the leaf's sibling up to the root. */
-export function inclusionProof(index: number, size: number, read: HashReader): Uint8Array[] {
-  return computeSegments(inclusionSegments(index, size), read);
+/**
+ * PATH(index, D[size]) of RFC 9162 §2.1.3.1, ordered from the leaf's sibling up to
+ * the root. `memo` (one per log) keeps the elements that are several subtrees
+ * folded together, so repeated proofs skip reading and hashing them again.
+ */
+export function inclusionProof(index: number, size: number, read: HashReader, memo?: RangeHashMemo): Uint8Array[] {
+  return computeSegments(inclusionSegments(index, size), read, memo);
 }
 
 /** The complete subtrees a consistency proof from `from` to `to` is made of. */
 export function consistencyProofPlan(from: number, to: number): NodeId[] {
-  return consistencySegments(from, to).flat();
+  return consistencySegments(from, to).flatMap((s) => s.nodes);
 }
 
 /**
@@ -109,15 +113,52 @@ export function consistencyProofPlan(from: number, to: number): NodeId[] {
  * from = 0 (nothing to prove; C2SP tlog-witness requires the proof from an old size
  * of 0 to be empty).
  */
-export function consistencyProof(from: number, to: number, read: HashReader): Uint8Array[] {
-  return computeSegments(consistencySegments(from, to), read);
+export function consistencyProof(from: number, to: number, read: HashReader, memo?: RangeHashMemo): Uint8Array[] {
+  return computeSegments(consistencySegments(from, to), read, memo);
+}
+
+/**
+ * MTH(D[lo:hi]) of the proof elements that are not one complete subtree but
+ * several folded together: these lie on the right edge of a tree (hi is its
+ * size), so proofs against one tree size keep asking for the same few. A range's
+ * hash never changes in an append-only log, so a memo serves every size of ONE
+ * log; do not share it between logs. When full it starts over.
+ */
+export class RangeHashMemo {
+  readonly #max: number;
+  readonly #map = new Map<string, Uint8Array>();
+
+  constructor(max = 1024) {
+    if (!Number.isSafeInteger(max) || max < 1) throw new ProofError('bad-memo-size', `memo size ${max} must be a positive integer`);
+    this.#max = max;
+  }
+
+  get size(): number {
+    return this.#map.size;
+  }
+
+  get(lo: number, hi: number): Uint8Array | undefined {
+    return this.#map.get(`${lo}:${hi}`);
+  }
+
+  set(lo: number, hi: number, hash: Uint8Array): void {
+    if (this.#map.size >= this.#max) this.#map.clear();
+    this.#map.set(`${lo}:${hi}`, hash.slice());
+  }
+}
+
+/** One proof element: MTH(D[lo:hi]), which is the fold of `nodes`. */
+interface Segment {
+  lo: number;
+  hi: number;
+  nodes: NodeId[];
 }
 
 /**
  * Each proof element is MTH(D[lo:hi]) of a subtree of the RFC recursion; a segment
  * lists the complete subtrees it is made of.
  */
-function inclusionSegments(index: number, size: number): NodeId[][] {
+function inclusionSegments(index: number, size: number): Segment[] {
   checkSize(size, 'tree size');
   checkIndex(index, size);
   // Walk down from the root, collecting the sibling of the subtree holding the leaf;
@@ -135,10 +176,10 @@ function inclusionSegments(index: number, size: number): NodeId[][] {
       lo += k;
     }
   }
-  return ranges.reverse().map(([a, b]) => rangeNodes(a, b));
+  return ranges.reverse().map(([lo, hi]) => ({ lo, hi, nodes: rangeNodes(lo, hi) }));
 }
 
-function consistencySegments(from: number, to: number): NodeId[][] {
+function consistencySegments(from: number, to: number): Segment[] {
   checkSize(from, 'first tree size');
   checkSize(to, 'second tree size');
   if (from > to) throw new ProofError('size-out-of-range', `first tree size ${from} exceeds second tree size ${to}`);
@@ -162,23 +203,29 @@ function consistencySegments(from: number, to: number): NodeId[][] {
     }
   }
   if (!b) ranges.push([lo, hi]); // SUBPROOF(m, D[m], false) = {MTH(D[m])}
-  return ranges.reverse().map(([a, c]) => rangeNodes(a, c));
+  return ranges.reverse().map(([lo, hi]) => ({ lo, hi, nodes: rangeNodes(lo, hi) }));
 }
 
-/** Reads all segments' subtrees in one batch and hashes each segment into one proof element. */
-function computeSegments(segments: NodeId[][], read: HashReader): Uint8Array[] {
-  const ids = segments.flat();
-  if (ids.length === 0) return [];
-  const hashes = read(ids);
+/**
+ * Reads all segments' subtrees in one batch and hashes each segment into one proof
+ * element; segments of several subtrees found in `memo` are neither read nor hashed.
+ */
+function computeSegments(segments: Segment[], read: HashReader, memo?: RangeHashMemo): Uint8Array[] {
+  const known = segments.map((s) => (memo !== undefined && s.nodes.length > 1 ? memo.get(s.lo, s.hi) : undefined));
+  const ids = segments.flatMap((s, i) => (known[i] === undefined ? s.nodes : []));
+  const hashes = ids.length === 0 ? [] : read(ids);
   if (hashes.length !== ids.length) {
     throw new ProofError('wrong-hash-count', `hash reader returned ${hashes.length} hashes for ${ids.length} subtrees`);
   }
   hashes.forEach((h, i) => checkHash(h, `hash of subtree ${ids[i]!.level}/${ids[i]!.index}`));
   let at = 0;
-  return segments.map((seg) => {
-    const hs = hashes.slice(at, at + seg.length);
-    at += seg.length;
-    return foldRight(hs);
+  return segments.map((s, i) => {
+    const k = known[i];
+    if (k !== undefined) return k.slice();
+    const h = foldRight(hashes.slice(at, at + s.nodes.length));
+    at += s.nodes.length;
+    if (memo !== undefined && s.nodes.length > 1) memo.set(s.lo, s.hi, h);
+    return h;
   });
 }
 

@@ -168,11 +168,13 @@ export function nodeHashFromTile(tile: TileId, data: Uint8Array, id: NodeId): Ui
 }
 
 /**
- * The in-tile subtree heights a summary keeps: the 32 nodes of height 3 and the 4
- * of height 6 (36 hashes, 1,152 bytes). From them any node of the tile costs at
- * most 3 hashes, an inclusion proof through the tile 9 (up to 247 without).
+ * The in-tile subtree heights a summary keeps: the 32 nodes of height 3, the 8 of
+ * height 5 and the 4 of height 6 (44 hashes, 1,408 bytes). From them any node of
+ * the tile costs at most 3 hashes, and an inclusion proof through the tile 6:
+ * 1 and 3 for the siblings of heights 1 and 2, 1 each for heights 4 and 7 (up to
+ * 247 without a summary).
  */
-const SUMMARY_HEIGHTS = [3, 6] as const;
+const SUMMARY_HEIGHTS = [3, 5, 6] as const;
 
 /** Slot of in-tile node (h, j), h in 1..8, in a packed array of 255 hashes: height 1 first. */
 const slotOf = (h: number, j: number): number => TILE_WIDTH - (2 * TILE_WIDTH >> h) + j;
@@ -249,7 +251,7 @@ class TileNodes {
 /**
  * The in-tile hashes of ONE log's tiles, for the server's proofs: an LRU of
  * `maxTiles` tiles with all their computed subtree hashes (about 16 KB each), and
- * the summaries (1,152 bytes each) of up to `maxSummaries` full tiles, so that a
+ * the summaries (1,408 bytes each) of up to `maxSummaries` full tiles, so that a
  * tile read again from storage needs a few hashes, not up to 255. Tiles are immutable
  * (a partial tile of a given width never changes), so one cache serves every
  * tree size of one log; do not share it between logs.
@@ -257,7 +259,7 @@ class TileNodes {
 export class TileHashCache {
   readonly #max: number;
   readonly #maxSummaries: number;
-  readonly #map = new Map<string, TileNodes>();
+  readonly #map = new Map<number, TileNodes>();
   readonly #summaries = new Map<number, Uint8Array>();
 
   constructor(maxTiles = 64, maxSummaries = 0) {
@@ -267,14 +269,19 @@ export class TileHashCache {
     this.#maxSummaries = maxSummaries;
   }
 
-  /** The hash of complete subtree `id` from tile t, taken from the cache or from getTile(t) (then cached). */
+  /**
+   * The hash of complete subtree `id` from tile t, taken from the cache or from
+   * getTile(t) (then cached). A tile is held at one width, the widest asked for:
+   * tiles only grow at the end, so it serves every narrower request as well.
+   */
   nodeHash(t: TileId, getTile: (t: TileId) => Uint8Array, id: NodeId): Uint8Array {
-    const key = `${t.level}/${t.index}/${t.width}`;
+    const key = summaryKey(t);
     let v = this.#map.get(key);
-    if (v !== undefined) {
+    if (v !== undefined && v.tile.width >= t.width) {
       this.#map.delete(key); // most recently used goes last
     } else {
-      v = new TileNodes(t, getTile(t), this.#summaries.get(summaryKey(t)));
+      if (v !== undefined) this.#map.delete(key);
+      v = new TileNodes(t, getTile(t), this.#summaries.get(key));
       if (this.#map.size >= this.#max) {
         const [oldKey, old] = this.#map.entries().next().value!;
         this.#map.delete(oldKey);

@@ -5,7 +5,7 @@
 
 import { formatCheckpoint } from '../core/checkpoint.js';
 import { concat } from '../core/bytes.js';
-import { CompactRange, consistencyProof, hashLeaf, HASH_SIZE, verifyConsistency } from '../core/merkle.js';
+import { CompactRange, consistencyProof, hashLeaf, HASH_SIZE, RangeHashMemo, verifyConsistency } from '../core/merkle.js';
 import { signNote, type NoteSigner } from '../core/note.js';
 import { storedTileReader, TileHashCache, tilesAfterAppend, TILE_WIDTH, type TileId } from '../core/tiles.js';
 import type { HashReader } from '../core/merkle.js';
@@ -19,10 +19,13 @@ export class Integrator {
   /**
    * In-tile hashes for every proof this log serves: the 256 most recently used
    * tiles in full (about 4 MB), and the summary of up to 32,768 full tiles
-   * (8,388,608 entries; 1.1 KB each, 36 MB at most), so that a proof through a
-   * tile that is no longer cached costs one tile read and about 9 hashes.
+   * (8,388,608 entries; 1.4 KB each, 46 MB at most), so that a proof through a
+   * tile that is no longer cached costs one tile read and about 6 hashes.
    */
   private readonly tileCache = new TileHashCache(256, 1 << 15);
+
+  /** The right-edge proof elements already folded (see RangeHashMemo): a few per tree size. */
+  readonly rangeMemo = new RangeHashMemo();
 
   constructor(
     private readonly store: LedgerStore,

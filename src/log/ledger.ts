@@ -449,13 +449,13 @@ export class Ledger {
     // The leaf hash comes from its tile, which the proof reads anyway.
     const read = this.integrator.reader(size);
     const [leafHash] = read([{ level: 0, index }]);
-    return { index, treeSize: size, leafHash: leafHash!, proof: inclusionProof(index, size, read) };
+    return { index, treeSize: size, leafHash: leafHash!, proof: inclusionProof(index, size, read, this.integrator.rangeMemo) };
   }
 
   consistency(from: number, to?: number): { from: number; to: number; proof: Uint8Array[] } {
     const size = this.treeSizeParam(to);
     if (from < 1 || from > size) throw badRequest('bad-range', `from must be between 1 and to (${size})`);
-    return { from, to: size, proof: consistencyProof(from, size, this.integrator.reader(size)) };
+    return { from, to: size, proof: consistencyProof(from, size, this.integrator.reader(size), this.integrator.rangeMemo) };
   }
 
   /** Hash tile data, or undefined if that tile (at that width) is not in the tree yet. */

@@ -8,6 +8,7 @@ import {
   CompactRange,
   HASH_SIZE,
   ProofError,
+  RangeHashMemo,
   consistencyProof,
   consistencyProofPlan,
   emptyRoot,
@@ -377,6 +378,44 @@ describe('trees of every size 1..300', () => {
       }
     }
     expect(count).toBeGreaterThan(2000);
+  });
+
+  it('a RangeHashMemo shared by every size gives the same proofs and skips the folded right edge', () => {
+    // One memo for all sizes of the log (as the server keeps one), and a tiny one that
+    // keeps starting over: both must give exactly the proofs computed without a memo.
+    const shared = new RangeHashMemo();
+    const tiny = new RangeHashMemo(2);
+    let read = 0;
+    const counted: HashReader = (ids) => {
+      read += ids.length;
+      return t.read(ids);
+    };
+    let skipped = 0;
+    for (let n = 1; n <= N; n++) {
+      for (const i of sample(n, 16)) {
+        const want = inclusionProof(i, n, t.read);
+        expect(inclusionProof(i, n, t.read, tiny)).toEqual(want);
+        expect(inclusionProof(i, n, counted, shared)).toEqual(want);
+        read = 0;
+        expect(inclusionProof(i, n, counted, shared)).toEqual(want);
+        const plan = inclusionProofPlan(i, n).length;
+        // Asked again, only the single-subtree elements are read: one id per element.
+        expect(read).toBeLessThanOrEqual(want.length);
+        if (plan > want.length) skipped++;
+      }
+      for (const m of sample(n, 16).map((x) => x + 1)) {
+        const want = consistencyProof(m, n, t.read);
+        expect(consistencyProof(m, n, t.read, tiny)).toEqual(want);
+        expect(consistencyProof(m, n, counted, shared)).toEqual(want);
+        read = 0;
+        expect(consistencyProof(m, n, counted, shared)).toEqual(want);
+        expect(read).toBeLessThanOrEqual(want.length);
+      }
+    }
+    expect(skipped).toBeGreaterThan(500);
+    expect(shared.size).toBeGreaterThan(0);
+    expect(tiny.size).toBeLessThanOrEqual(2);
+    expectProofError(() => new RangeHashMemo(0), 'bad-memo-size');
   });
 
   it('every bit of a proof hash, the root and the leaf hash matters', () => {

@@ -321,7 +321,7 @@ describe('readers give the proofs of the in-memory tree', () => {
         const without = proofCost(plain, i);
         const withSummary = proofCost(summarised, i);
         expect(without).toBeGreaterThan(240);
-        expect(withSummary).toBeLessThanOrEqual(2 * 9); // 9 per full tile: a level-0 and a level-1 tile
+        expect(withSummary).toBeLessThanOrEqual(2 * 6); // 6 per full tile: a level-0 and a level-1 tile
       }
       expect(summarised.summaries).toBeGreaterThan(0);
       expect(plain.summaries).toBe(0);
@@ -331,9 +331,27 @@ describe('readers give the proofs of the in-memory tree', () => {
       expect(fed.summaries).toBe(16 + 0); // 16 full level-0 tiles; level 1 is partial
       hashes = 0;
       expect(inclusionProof(1000, 4096, storedTileReader(4096, store.get, fed))).toEqual(inclusionProof(1000, 4096, memoryRead));
-      expect(hashes).toBeLessThanOrEqual(9 + 11); // 9 in the summarised level-0 tile, 11 in the partial level-1 tile of 16 hashes
+      expect(hashes).toBeLessThanOrEqual(6 + 11); // 6 in the summarised level-0 tile, 11 in the partial level-1 tile of 16 hashes
     } finally {
       setCryptoProvider(base);
+    }
+  });
+
+  it('one cache serves a partial tile at every width: the widest read so far answers the narrower', () => {
+    // The rightmost level-0 tile of a tree of 1,000 grows from width 1 to 232; proofs
+    // against growing and then older sizes, through one cache, are exact, and a
+    // narrower request after a wider one reads no tile.
+    let calls = 0;
+    const get = (t: TileId) => {
+      calls++;
+      return store.get(t);
+    };
+    const cache = new TileHashCache(4);
+    const sizes = [769, 800, 1000, 900, 770, 1000];
+    for (const n of sizes) {
+      const before = calls;
+      for (const i of [768, n - 1]) expect(inclusionProof(i, n, storedTileReader(n, get, cache))).toEqual(inclusionProof(i, n, memoryRead));
+      if (n === 900 || n === 770) expect(calls).toBe(before); // tile 0/3 is held at width 232
     }
   });
 
