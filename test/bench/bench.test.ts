@@ -23,10 +23,15 @@ const FIGURES = [
 
 it('npm run bench --smoke produces every figure, the machine and the table', () => {
   const out = join(tmp('bench-'), 'results.json');
-  const r = spawnSync(process.execPath, [join(ROOT, 'dist/bench/run.js'), '--smoke', '--out', out], { encoding: 'utf8', timeout: 170_000 });
+  // A non-default checkpoint interval (shorter, so the smoke run is too), which the
+  // checkpoint figures must name.
+  const r = spawnSync(process.execPath, [join(ROOT, 'dist/bench/run.js'), '--smoke', '--out', out, '--checkpoint-interval', '250'], { encoding: 'utf8', timeout: 170_000 });
   expect(r.status, r.stderr).toBe(0);
   const res = JSON.parse(readFileSync(out, 'utf8'));
   expect(res.mode).toBe('smoke');
+  expect(res.checkpointIntervalMs).toBe(250);
+  for (const id of ['checkpoint_latency_ms', 'checkpoint_latency_witnessed_ms']) expect(res.figures[id].note, id).toContain('checkpointIntervalMs 250 (set by --checkpoint-interval');
+  expect(r.stderr).toMatch(/witnessed warm-up: \d+ submissions/);
   expect(res.machine.cores).toBeGreaterThan(0);
   expect(res.machine.cpu).toBeTypeOf('string');
   expect(res.machine.node).toBe(process.version);
