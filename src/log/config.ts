@@ -88,6 +88,25 @@ export const DEFAULTS: Omit<LedgerConfig, 'origin'> = {
   keyMergeEntries: KEY_CHUNK,
 };
 
+/** Every setting config.json may hold. */
+const SETTINGS = new Set<string>(['origin', 'witnessPolicy', 's3', 'readTokenEnv', 'adminTokenEnv', 'maxDatabaseBytes', ...Object.keys(DEFAULTS)]);
+
+/** The numeric settings, each a whole number of at least this. */
+const WHOLE_NUMBERS: [keyof LedgerConfig, number][] = [
+  ['checkpointIntervalMs', 1],
+  ['maxBatch', 1],
+  ['maxBodyBytes', 1],
+  ['maxFutureSeconds', 0],
+  ['maxAgeSeconds', 0],
+  ['witnessTimeoutMs', 1],
+  ['producerBurst', 0],
+  ['maxConnections', 1],
+  ['headersTimeoutMs', 1],
+  ['requestTimeoutMs', 1],
+  ['busyTimeoutMs', 0],
+  ['maxDatabaseBytes', 1],
+];
+
 export const paths = (dir: string) => ({
   config: join(dir, 'config.json'),
   key: join(dir, 'log.key'),
@@ -111,10 +130,23 @@ export function loadConfig(dir: string): LedgerConfig {
   } catch (e) {
     throw new ConfigError('bad-config', `${p.config}: ${(e as Error).message}`);
   }
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new ConfigError('bad-config', `${p.config}: must be a JSON object`);
+  // A misspelt setting would otherwise be ignored without a word, its default used.
+  const unknown = Object.keys(raw).filter((k) => !SETTINGS.has(k));
+  if (unknown.length > 0) throw new ConfigError('bad-config', `${p.config}: unknown setting ${unknown.map((k) => JSON.stringify(k)).join(', ')} (the settings are listed in README.md)`);
   const cfg = { ...DEFAULTS, ...(raw as Partial<LedgerConfig>) } as LedgerConfig;
   if (typeof cfg.origin !== 'string' || cfg.origin.length === 0) throw new ConfigError('bad-config', `${p.config}: origin missing`);
+  if (typeof cfg.listen !== 'string') throw new ConfigError('bad-config', `${p.config}: listen must be a string such as "127.0.0.1:8080"`);
   if (!Number.isInteger(cfg.keyMergeEntries) || cfg.keyMergeEntries < 1 || cfg.keyMergeEntries > MAX_KEY_CHUNK)
     throw new ConfigError('bad-config', `${p.config}: keyMergeEntries must be an integer from 1 to ${MAX_KEY_CHUNK}`);
+  for (const [name, min] of WHOLE_NUMBERS) {
+    const v = (cfg as unknown as Record<string, unknown>)[name];
+    if (v === undefined && name === 'maxDatabaseBytes') continue; // optional, no default
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min) throw new ConfigError('bad-config', `${p.config}: ${name} must be a whole number of at least ${min}`);
+  }
+  if (typeof cfg.producerRatePerSecond !== 'number' || !Number.isFinite(cfg.producerRatePerSecond) || cfg.producerRatePerSecond < 0)
+    throw new ConfigError('bad-config', `${p.config}: producerRatePerSecond must be a number of at least 0`);
+  if (!Array.isArray(cfg.witnesses)) throw new ConfigError('bad-config', `${p.config}: witnesses must be a list`);
   if (cfg.witnesses.length > 0 && !cfg.witnessPolicy) throw new ConfigError('bad-config', `${p.config}: witnesses configured without witnessPolicy`);
   return cfg;
 }
