@@ -14,7 +14,6 @@ import { parseCosignatureVerifierKey, verifyCosignature, type CosignatureVerifie
 import { consistencyProof } from '../core/merkle.js';
 import { addSignatures, parseNote, type NoteSignature } from '../core/note.js';
 import { evaluateQuorum, parsePolicy, type Policy } from '../core/policy.js';
-import { storedTileReader } from '../core/tiles.js';
 import type { WitnessConfig } from '../log/config.js';
 import type { Ledger, Witnessing } from '../log/ledger.js';
 import type { StoredCheckpoint } from '../../storage/sqlite/store.js';
@@ -218,7 +217,7 @@ export class LedgerWitnessing implements Witnessing {
     let old = this.sizes.get(t.verifier.vkey) ?? 0;
     if (old > cp.size) old = 0;
     for (let attempt = 1; ; attempt++) {
-      const proof = consistencyProof(old, cp.size, storedTileReader(cp.size, this.ledger.integrator.readTile));
+      const proof = consistencyProof(old, cp.size, this.ledger.integrator.reader(cp.size), this.ledger.integrator.rangeMemo);
       const { status, body } = await this.post(t, formatAddCheckpointRequest({ oldSize: old, proof, note: cp.note }), signal);
       if (status === 200) {
         const sig = verifyCosignatureResponse(text, body, t.verifier);
@@ -257,9 +256,15 @@ export class LedgerWitnessing implements Witnessing {
     }
   }
 
+  /**
+   * Notes the size a witness has cosigned. Only a hint for the next request's old
+   * size (a wrong one costs a 409 and a re-send), so it is written without a sync
+   * of its own: a synced commit here blocked the event loop for an fsync, once per
+   * witness and round. The next synced commit makes it durable.
+   */
   private remember(t: WitnessTarget, size: number): void {
     this.sizes.set(t.verifier.vkey, size);
-    if (this.ledger.store.db.open) this.st.put.run(t.verifier.vkey, size, Date.now());
+    if (this.ledger.store.db.open) this.ledger.store.writeUnsynced(() => this.st.put.run(t.verifier.vkey, size, Date.now()));
   }
 
   /** Logs a witness going down or coming back, once per change (not every round). */
