@@ -279,24 +279,26 @@ describe('readers give the proofs of the in-memory tree', () => {
     expect(new Set(fetched)).toEqual(new Set(tilesNeeded(size, ids).map(tilePath)));
   });
 
+  /** store.get, counting its calls. */
+  const countingStore = () => {
+    const reads = { calls: 0, get: (t: TileId) => (reads.calls++, store.get(t)) };
+    return reads;
+  };
+
   it('storedTileReader reuses a shared cache and stays bounded', () => {
-    let calls = 0;
-    const get = (t: TileId) => {
-      calls++;
-      return store.get(t);
-    };
+    const reads = countingStore();
     const cache = new TileHashCache(8);
     const want = inclusionProof(12345, N, memoryRead);
-    expect(inclusionProof(12345, N, storedTileReader(N, get, cache))).toEqual(want);
-    const first = calls;
+    expect(inclusionProof(12345, N, storedTileReader(N, reads.get, cache))).toEqual(want);
+    const first = reads.calls;
     expect(first).toBeGreaterThan(0);
-    expect(inclusionProof(12345, N, storedTileReader(N, get, cache))).toEqual(want);
-    expect(calls).toBe(first);
+    expect(inclusionProof(12345, N, storedTileReader(N, reads.get, cache))).toEqual(want);
+    expect(reads.calls).toBe(first);
     const tiny = new TileHashCache(1);
-    calls = 0;
-    inclusionProof(12345, N, storedTileReader(N, get, tiny));
-    inclusionProof(12345, N, storedTileReader(N, get, tiny));
-    expect(calls).toBeGreaterThan(first);
+    reads.calls = 0;
+    inclusionProof(12345, N, storedTileReader(N, reads.get, tiny));
+    inclusionProof(12345, N, storedTileReader(N, reads.get, tiny));
+    expect(reads.calls).toBeGreaterThan(first);
     expectTileError(() => new TileHashCache(0), 'bad-cache-size');
     expectTileError(() => new TileHashCache(1, -1), 'bad-cache-size');
   });
@@ -341,17 +343,13 @@ describe('readers give the proofs of the in-memory tree', () => {
     // The rightmost level-0 tile of a tree of 1,000 grows from width 1 to 232; proofs
     // against growing and then older sizes, through one cache, are exact, and a
     // narrower request after a wider one reads no tile.
-    let calls = 0;
-    const get = (t: TileId) => {
-      calls++;
-      return store.get(t);
-    };
+    const reads = countingStore();
     const cache = new TileHashCache(4);
     const sizes = [769, 800, 1000, 900, 770, 1000];
     for (const n of sizes) {
-      const before = calls;
-      for (const i of [768, n - 1]) expect(inclusionProof(i, n, storedTileReader(n, get, cache))).toEqual(inclusionProof(i, n, memoryRead));
-      if (n === 900 || n === 770) expect(calls).toBe(before); // tile 0/3 is held at width 232
+      const before = reads.calls;
+      for (const i of [768, n - 1]) expect(inclusionProof(i, n, storedTileReader(n, reads.get, cache))).toEqual(inclusionProof(i, n, memoryRead));
+      if (n === 900 || n === 770) expect(reads.calls).toBe(before); // tile 0/3 is held at width 232
     }
   });
 
