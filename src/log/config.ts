@@ -140,8 +140,8 @@ export function loadConfig(dir: string): LedgerConfig {
   if (!Number.isInteger(cfg.keyMergeEntries) || cfg.keyMergeEntries < 1 || cfg.keyMergeEntries > MAX_KEY_CHUNK)
     throw new ConfigError('bad-config', `${p.config}: keyMergeEntries must be an integer from 1 to ${MAX_KEY_CHUNK}`);
   for (const [name, min] of WHOLE_NUMBERS) {
-    const v = (cfg as unknown as Record<string, unknown>)[name];
-    if (v === undefined && name === 'maxDatabaseBytes') continue; // optional, no default
+    const v = cfg[name];
+    if (v === undefined && !(name in DEFAULTS)) continue; // a setting without a default may be left out
     if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min) throw new ConfigError('bad-config', `${p.config}: ${name} must be a whole number of at least ${min}`);
   }
   if (typeof cfg.producerRatePerSecond !== 'number' || !Number.isFinite(cfg.producerRatePerSecond) || cfg.producerRatePerSecond < 0)
