@@ -5,7 +5,7 @@
 
 import { formatCheckpoint } from '../core/checkpoint.js';
 import { concat } from '../core/bytes.js';
-import { CompactRange, consistencyProof, hashLeaf, HASH_SIZE, RangeHashMemo, verifyConsistency } from '../core/merkle.js';
+import { CompactRange, consistencyProof, hashLeaf, HASH_SIZE, inclusionProof, RangeHashMemo, verifyConsistency } from '../core/merkle.js';
 import { signNote, type NoteSigner } from '../core/note.js';
 import { storedTileReader, TileHashCache, tilesAfterAppend, TILE_WIDTH, type TileId } from '../core/tiles.js';
 import type { HashReader } from '../core/merkle.js';
@@ -25,7 +25,7 @@ export class Integrator {
   private readonly tileCache = new TileHashCache(256, 1 << 15);
 
   /** The right-edge proof elements already folded (see RangeHashMemo): a few per tree size. */
-  readonly rangeMemo = new RangeHashMemo();
+  private readonly rangeMemo = new RangeHashMemo();
 
   constructor(
     private readonly store: LedgerStore,
@@ -89,6 +89,18 @@ export class Integrator {
   /** A reader of the stored tree at `size` (trusted: our own tiles). */
   reader(size: number): HashReader {
     return storedTileReader(size, this.readTile, this.tileCache);
+  }
+
+  /** The leaf hash of `index` and its inclusion proof in the stored tree of `size`. */
+  proveInclusion(index: number, size: number): { leafHash: Uint8Array; proof: Uint8Array[] } {
+    const read = this.reader(size);
+    const [leafHash] = read([{ level: 0, index }]); // from its tile, which the proof reads anyway
+    return { leafHash: leafHash!, proof: inclusionProof(index, size, read, this.rangeMemo) };
+  }
+
+  /** The consistency proof from size `from` to the stored tree of size `to`. */
+  proveConsistency(from: number, to: number): Uint8Array[] {
+    return consistencyProof(from, to, this.reader(to), this.rangeMemo);
   }
 
   /** Integrates up to `max` sequenced entries; returns how many. */

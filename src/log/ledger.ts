@@ -3,7 +3,6 @@
 
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { MAX_ENTRY_SIZE, type ProducerKind } from '../core/entry.js';
-import { consistencyProof, inclusionProof } from '../core/merkle.js';
 import { parseSignerKey, type NoteSigner } from '../core/note.js';
 import { encodeEntryBundle, TILE_WIDTH, type TileId } from '../core/tiles.js';
 import { LedgerStore, type StoredCheckpoint } from '../../storage/sqlite/store.js';
@@ -446,16 +445,13 @@ export class Ledger {
   inclusion(index: number, treeSize?: number): { index: number; treeSize: number; leafHash: Uint8Array; proof: Uint8Array[] } {
     const size = this.treeSizeParam(treeSize);
     if (index >= size) throw badRequest('index-beyond-tree', `index ${index} is not in a tree of size ${size}`);
-    // The leaf hash comes from its tile, which the proof reads anyway.
-    const read = this.integrator.reader(size);
-    const [leafHash] = read([{ level: 0, index }]);
-    return { index, treeSize: size, leafHash: leafHash!, proof: inclusionProof(index, size, read, this.integrator.rangeMemo) };
+    return { index, treeSize: size, ...this.integrator.proveInclusion(index, size) };
   }
 
   consistency(from: number, to?: number): { from: number; to: number; proof: Uint8Array[] } {
     const size = this.treeSizeParam(to);
     if (from < 1 || from > size) throw badRequest('bad-range', `from must be between 1 and to (${size})`);
-    return { from, to: size, proof: consistencyProof(from, size, this.integrator.reader(size), this.integrator.rangeMemo) };
+    return { from, to: size, proof: this.integrator.proveConsistency(from, size) };
   }
 
   /** Hash tile data, or undefined if that tile (at that width) is not in the tree yet. */

@@ -11,7 +11,6 @@
 
 import { equal } from '../core/bytes.js';
 import { parseCosignatureVerifierKey, verifyCosignature, type CosignatureVerifier } from '../core/cosignature.js';
-import { consistencyProof } from '../core/merkle.js';
 import { addSignatures, parseNote, type NoteSignature } from '../core/note.js';
 import { evaluateQuorum, parsePolicy, type Policy } from '../core/policy.js';
 import type { WitnessConfig } from '../log/config.js';
@@ -217,7 +216,7 @@ export class LedgerWitnessing implements Witnessing {
     let old = this.sizes.get(t.verifier.vkey) ?? 0;
     if (old > cp.size) old = 0;
     for (let attempt = 1; ; attempt++) {
-      const proof = consistencyProof(old, cp.size, this.ledger.integrator.reader(cp.size), this.ledger.integrator.rangeMemo);
+      const proof = this.ledger.integrator.proveConsistency(old, cp.size);
       const { status, body } = await this.post(t, formatAddCheckpointRequest({ oldSize: old, proof, note: cp.note }), signal);
       if (status === 200) {
         const sig = verifyCosignatureResponse(text, body, t.verifier);
