@@ -11,7 +11,7 @@
 
 import { parseCheckpoint, type Checkpoint } from '../core/checkpoint.js';
 import { EnvelopeError, verifyEnvelope } from '../core/dsse.js';
-import { decodeLeaf, EntryError, validatePayload, type LeafRecord } from '../core/entry.js';
+import { decodeLeaf, EntryError, peekLeafKind, validatePayload, type LeafRecord } from '../core/entry.js';
 import { consistencyProof, consistencyProofPlan, hashLeaf, inclusionProof, inclusionProofPlan, verifyConsistency, type NodeId } from '../core/merkle.js';
 import { parseNote } from '../core/note.js';
 import { decodeEntryBundle, entriesPath, tileForNode, tilePath, tilesNeeded, TILE_WIDTH, verifiedTileReader, type TileId } from '../core/tiles.js';
@@ -266,6 +266,8 @@ async function gather(src: LogSource, opts: ExportOptions): Promise<Gathered> {
     leaves.forEach((leaf, k) => {
       const i = a + k;
       catchUp(i);
+      // Before the range only registry entries matter: skip the others undecoded.
+      if (i < from && !mayBeProducer(leaf)) return;
       let rec: LeafRecord | undefined;
       try {
         rec = decodeLeaf(leaf);
@@ -320,6 +322,12 @@ async function gather(src: LogSource, opts: ExportOptions): Promise<Gathered> {
 }
 
 /** The registered key that signed entry i: the keyid hint if it names an authorised key, else the one that verifies. */
+/** False only for a leaf whose first bytes name a kind other than producer (see peekLeafKind). */
+function mayBeProducer(leaf: Uint8Array): boolean {
+  const kind = peekLeafKind(leaf);
+  return kind === undefined || kind === 'producer';
+}
+
 function attribute(rec: LeafRecord, i: number, registry: Map<string, RegistryKey>): RegistryKey | undefined {
   const allowed = (k: RegistryKey | undefined): k is RegistryKey => k !== undefined && k.addIndex < i && k.revokeIndex === undefined && k.types.includes(rec.kind);
   for (const s of rec.envelope.signatures) {

@@ -107,6 +107,29 @@ function hasKeys(m: { [k: string]: CborValue }, keys: readonly string[]): boolea
   return own.length === keys.length && own.every((k) => keys.includes(k));
 }
 
+// The first bytes encodeLeaf writes: a map of 4, key "v", the version (one byte),
+// key "kind"; the kind's text string follows.
+const LEAF_PREFIX = Uint8Array.of(0xa4, 0x61, 0x76, LEAF_VERSION, 0x64, 0x6b, 0x69, 0x6e, 0x64);
+
+/**
+ * The kind a leaf names, read from its first bytes without decoding it, or
+ * undefined when they are not laid out as encodeLeaf lays them out. A leaf it
+ * names as kind K either decodes to kind K or does not decode at all (the map is
+ * deterministic, so "kind" is its second key and cannot occur twice): a scan for
+ * one kind need only decode the leaves it names as that kind, or as none.
+ */
+export function peekLeafKind(leaf: Uint8Array): string | undefined {
+  const n = LEAF_PREFIX.length;
+  if (leaf.length <= n) return undefined;
+  for (let i = 0; i < n; i++) if (leaf[i] !== LEAF_PREFIX[i]) return undefined;
+  const head = leaf[n]!;
+  const len = head - 0x60; // a text string shorter than 24 bytes: its length is in the head
+  if (len < 0 || len >= 24 || leaf.length < n + 1 + len) return undefined;
+  let kind = '';
+  for (let i = n + 1; i < n + 1 + len; i++) kind += String.fromCharCode(leaf[i]!);
+  return kind;
+}
+
 /** Strict decoding of a leaf: deterministic CBOR, exactly the fields above, a known kind. */
 export function decodeLeaf(leaf: Uint8Array): LeafRecord {
   if (leaf.length > MAX_ENTRY_SIZE) throw new EntryError('entry-too-large', `leaf is ${leaf.length} bytes, over ${MAX_ENTRY_SIZE}`);
