@@ -66,7 +66,7 @@ export interface LedgerConfig {
   busyTimeoutMs: number;
   /** Optional cap on the database file (PRAGMA max_page_count): past it, writes answer 503 as on a full disk. */
   maxDatabaseBytes?: number;
-  /** New entries whose lookup keys are held in memory and then merged into the key tables at once. */
+  /** The smallest chunk of new entries whose lookup keys are held in memory and then merged into the key tables at once (chunks grow with the log: chunkSizeAt). */
   keyMergeEntries: number;
 }
 

@@ -4,7 +4,7 @@
 // that was cut off, merged, or appended by another connection.
 
 import { describe, expect, it } from 'vitest';
-import { RecentKeys } from '../../storage/sqlite/recent-keys.js';
+import { chunkSizeAt, GROWN_CHUNK, KEY_CHUNK, RecentKeys } from '../../storage/sqlite/recent-keys.js';
 import { LedgerStore, lookupKey } from '../../storage/sqlite/store.js';
 import { entryOf, leafOf, tempDbPaths } from '../helpers/store.js';
 
@@ -42,6 +42,41 @@ describe('RecentKeys', () => {
     r.dropBefore(109); // the chunk 108..111 is not complete: kept
     expect([r.start, r.length]).toEqual([108, 2]);
     expect(r.firstFull()).toBeUndefined();
+  });
+});
+
+describe('chunk sizes', () => {
+  it('start at the minimum and double while a chunk is at most 1/32 of the entries before it, up to GROWN_CHUNK', () => {
+    expect([0, 127, 128, 255, 256, 511, 512].map((start) => chunkSizeAt(start, 4))).toEqual([4, 4, 8, 8, 16, 16, 32]);
+    // The default stays 65,536 up to 2,097,152 entries (the benchmark's 1,000,000 included).
+    expect([1_000_000, 2_097_151, 2_097_152, 16_000_000].map((start) => chunkSizeAt(start, KEY_CHUNK))).toEqual([65536, 65536, 131072, 524288]);
+    expect([2 ** 25, 2 ** 30].map((start) => chunkSizeAt(start, KEY_CHUNK))).toEqual([GROWN_CHUNK, GROWN_CHUNK]);
+    expect(chunkSizeAt(2 ** 30, 1_500_000)).toBe(1_500_000); // a configured size above the cap is kept
+    // Below the cap, a grown chunk is between 1/32 and 1/16 of the entries before it.
+    for (let start = 0; start < 40_000; start += 37) {
+      const s = chunkSizeAt(start, 3);
+      if (s > 3) expect(start / s).toBeGreaterThanOrEqual(16);
+      expect(start / s).toBeLessThan(32);
+    }
+  });
+
+  it('are cut by RecentKeys from its base as the rule says, and dropped once merged past', () => {
+    const r = new RecentKeys(100, 4);
+    for (let i = 100; i < 700; i++) r.add(i, i * 7919, i * 104729);
+    const cuts: [number, number][] = [];
+    for (let c = r.firstFull(); c; c = r.firstFull()) {
+      cuts.push([c.start, c.end - c.start]);
+      r.dropBefore(c.end);
+    }
+    expect(cuts.length).toBeGreaterThan(10);
+    let at = 100;
+    for (const [start, size] of cuts) {
+      expect([start, size]).toEqual([at, chunkSizeAt(at, 4)]);
+      at += size;
+    }
+    expect(new Set(cuts.map(([, size]) => size))).toEqual(new Set([4, 8, 16, 32])); // it grew
+    expect(at + r.length).toBe(700); // the incomplete last chunk is kept
+    expect(r.find('envelope', 699 * 7919)).toEqual([699]);
   });
 });
 
@@ -124,6 +159,24 @@ describe('LedgerStore lookup keys', () => {
     store.write(() => store.appendInTx([entryOf(7), entryOf(8)]));
     expect(store.indicesByLeafHash(entryOf(7).leafHash)).toEqual([1]);
     expect(store.indicesByLeafHash(entryOf(8).leafHash)).toEqual([2]);
+    store.close();
+  });
+
+  it('merges chunks that grow with the log and still finds every entry', async () => {
+    const store = new LedgerStore(dbPath(), { keyChunk: 2 });
+    const n = 300;
+    store.write(() => store.appendInTx(Array.from({ length: n }, (_, i) => entryOf(i))));
+    const marks: number[] = [];
+    while (await store.mergeRecentKeys(go)) marks.push(store.keysMerged());
+    // Each merge moved the chunk the rule cuts at the last mark: 2s up to 64, 4s up to 128, 8s up to 256, then 16s.
+    let at = 0;
+    for (const m of marks) {
+      expect(m - at).toBe(chunkSizeAt(at, 2));
+      at = m;
+    }
+    expect(marks.slice(-3)).toEqual([256, 272, 288]);
+    expect([store.unmergedKeys(), count(store, 'envelope_keys'), count(store, 'recent_keys')]).toEqual([n - 288, 288, n - 288]);
+    expectAllFound(store, n);
     store.close();
   });
 });
