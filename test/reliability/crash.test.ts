@@ -127,8 +127,12 @@ describe('crash safety under SIGKILL', () => {
           }
         }
       };
+      const before = sent.size;
       const clients = [client(false), client(false), client(false), client(true), client(true)];
-      await new Promise((r) => setTimeout(r, 80 + Math.random() * 400));
+      // At least 12 single submissions a cycle, so that the run holds several merges'
+      // worth however busy the machine is; then the kill, at a random moment.
+      for (const until = Date.now() + 20_000; sent.size < before + 12 && Date.now() < until; ) await new Promise((r) => setTimeout(r, 5));
+      await new Promise((r) => setTimeout(r, Math.random() * 400));
       await server.kill('SIGKILL');
       stop = true;
       await Promise.all(clients);
