@@ -55,3 +55,13 @@ it('npm run bench --smoke produces every figure, the machine and the table', () 
     expect(res.figures[id].runs.length, id).toBe(3);
   expect(r.stdout).toMatch(/^machine: .+, \d+ cores, .*Node v\d+/m);
 }, 180_000);
+
+it('bench/merge-writes runs a real store through growing merges and reports the bytes they wrote', () => {
+  const r = spawnSync(process.execPath, [join(ROOT, 'dist/bench/merge-writes.js'), '5000', '64'], { encoding: 'utf8', timeout: 60_000 });
+  expect(r.status, r.stderr).toBe(0);
+  const res = JSON.parse(r.stdout);
+  // Chunks of 64 up to 2,048 entries (32), 128 up to 4,096 (16), then 256 (3 whole ones below 5,000).
+  expect([res.entries, res.minChunk, res.merges, res.keysMerged]).toEqual([5000, 64, 51, 4864]);
+  for (const k of ['appendBytesPerEntry', 'mergeBytesPerEntry', 'secondHalfMergeBytesPerEntry']) expect(res[k], k).toBeGreaterThan(0);
+  expect(spawnSync(process.execPath, [join(ROOT, 'dist/bench/merge-writes.js'), 'many'], { encoding: 'utf8' }).status).toBe(2);
+});
