@@ -7,14 +7,17 @@
 // The exporter is not trusted: ledger-verify checks everything it writes. It
 // still checks its own work against the signed root before writing (a tile
 // that does not bind, an entry that is not the tree's), so a broken source
-// fails here rather than at the auditor's.
+// fails here rather than at the auditor's. And it checks every leaf it reads,
+// not only those it writes: what it leaves out (an entry a filter would have
+// selected, a revocation before the range) no verifier of the bundle can see,
+// so a source must not be able to hide an entry by serving another leaf.
 
 import { parseCheckpoint, type Checkpoint } from '../core/checkpoint.js';
 import { EnvelopeError, verifyEnvelope } from '../core/dsse.js';
 import { decodeLeaf, EntryError, peekLeafKind, validatePayload, type LeafRecord } from '../core/entry.js';
 import { consistencyProof, consistencyProofPlan, hashLeaf, inclusionProof, inclusionProofPlan, verifyConsistency, type NodeId } from '../core/merkle.js';
 import { parseNote } from '../core/note.js';
-import { decodeEntryBundle, entriesPath, tileForNode, tilePath, tilesNeeded, TILE_WIDTH, verifiedTileReader, type TileId } from '../core/tiles.js';
+import { decodeEntryBundle, entriesPath, TileError, tileForNode, tilePath, tilesNeeded, TILE_WIDTH, verifiedTileReader, type TileId } from '../core/tiles.js';
 import { formatTlogProof } from '../core/tlog-proof.js';
 import { equal, fromBase64 } from '../core/bytes.js';
 import { LedgerStore } from '../../storage/sqlite/store.js';
@@ -244,8 +247,13 @@ async function gather(src: LogSource, opts: ExportOptions): Promise<Gathered> {
   // Registry changes before the range come from the source's index of them,
   // or from a scan of the log from index 0.
   const indexed: { index: number; leaf: Uint8Array }[] = [];
+  const kept = new Map<string, Uint8Array>(); // tiles the scan keeps (see checkLeaves)
   if (src.producerIndices) {
-    for (const i of (await src.producerIndices(n)).sort((x, y) => x - y)) indexed.push({ index: i, leaf: (await src.entries(i, i + 1, n))[0]! });
+    for (const i of (await src.producerIndices(n)).sort((x, y) => x - y)) {
+      const leaf = (await src.entries(i, i + 1, n))[0]!;
+      await checkLeaves(src, g.cp, kept, i, [leaf]);
+      indexed.push({ index: i, leaf });
+    }
   }
   const scanFrom = src.producerIndices ? from : 0;
   let nextIndexed = 0;
@@ -263,6 +271,7 @@ async function gather(src: LogSource, opts: ExportOptions): Promise<Gathered> {
   for (let a = scanFrom; a <= to; a = Math.floor(a / step) * step + step) {
     const b = Math.min(to + 1, Math.floor(a / step) * step + step);
     const leaves = await src.entries(a, b, n);
+    await checkLeaves(src, g.cp, kept, a, leaves);
     leaves.forEach((leaf, k) => {
       const i = a + k;
       catchUp(i);
@@ -319,6 +328,43 @@ async function gather(src: LogSource, opts: ExportOptions): Promise<Gathered> {
     g.producers.push({ index: i, leaf });
   }
   return g;
+}
+
+/**
+ * Checks the leaves a, a+1, … read from the source against the checkpoint's
+ * tree, through hash tiles bound to its root. Full level-0 tiles are dropped
+ * once used (a scan of the whole log would otherwise hold 32 bytes an entry);
+ * `kept` holds the others (higher levels, the right edge) for the next batch.
+ */
+async function checkLeaves(src: LogSource, cp: Checkpoint, kept: Map<string, Uint8Array>, a: number, leaves: readonly Uint8Array[]): Promise<void> {
+  if (leaves.length === 0) return;
+  const indices = leaves.map((_, k) => a + k);
+  const batch = new Map<string, Uint8Array>();
+  await Promise.all(
+    tilesNeeded(cp.size, blockIds(indices)).map(async (t) => {
+      let data = kept.get(key(t));
+      if (data === undefined) {
+        data = await src.tile(t);
+        if (t.level > 0 || t.width < TILE_WIDTH) kept.set(key(t), data);
+      }
+      batch.set(key(t), data);
+    }),
+  );
+  let hashes: Uint8Array[];
+  try {
+    const get = (t: TileId): Uint8Array => {
+      const d = batch.get(key(t));
+      if (d === undefined) throw new ExportError('source-inconsistent', `tile ${tilePath(t)} was not fetched`);
+      return d;
+    };
+    hashes = verifiedTileReader(cp.size, cp.rootHash, get)(indices.map((index) => ({ level: 0, index })));
+  } catch (e) {
+    if (e instanceof TileError) throw new ExportError('source-inconsistent', `the source's tiles for entries ${a}..${a + leaves.length - 1}: ${e.code}: ${e.message}`);
+    throw e;
+  }
+  leaves.forEach((leaf, k) => {
+    if (!equal(hashes[k]!, hashLeaf(leaf))) throw new ExportError('source-inconsistent', `entry ${a + k} read from the source is not the one the checkpoint's tree holds`);
+  });
 }
 
 /** The registered key that signed entry i: the keyid hint if it names an authorised key, else the one that verifies. */

@@ -255,6 +255,53 @@ describe('the registry found by a scan (a server has no index of it)', () => {
     close: () => {},
   });
 
+  // A source that serves another leaf (alice's entry 10) in place of entry `at`, or a tile with a byte flipped.
+  async function tampered(selection: Selection, t: { at?: number; tile?: string }) {
+    const dir = new DirSource(log.dir);
+    const src = {
+      ...dirMethods(dir),
+      producerIndices: undefined,
+      entries: async (a: number, b: number) => {
+        const out = await dir.entries(a, b);
+        if (t.at !== undefined && t.at >= a && t.at < b) out[t.at - a] = (await dir.entries(10, 11))[0]!;
+        return out;
+      },
+      tile: async (id: Parameters<DirSource['tile']>[0]) => {
+        const data = await dir.tile(id);
+        if (`${id.level}/${id.index}` === t.tile) data[7] ^= 0x01;
+        return data;
+      },
+    };
+    try {
+      return await exportBundle(src, { selection });
+    } finally {
+      dir.close();
+    }
+  }
+
+  it('refuses a source that hides an entry a filter would select by serving another leaf', async () => {
+    // Without the check, the bundle held 99 of bob's 100 entries and verified: a
+    // filtered selection's completeness is not something a verifier can see.
+    await expect(tampered({ producers: ['bob'] }, { at: 250 })).rejects.toMatchObject({
+      code: 'source-inconsistent',
+      message: "entry 250 read from the source is not the one the checkpoint's tree holds",
+    });
+  });
+
+  it("refuses a source that hides carol's revocation before the range by serving another leaf", async () => {
+    await expect(tampered({ from: 314 }, { at: 313 })).rejects.toMatchObject({
+      code: 'source-inconsistent',
+      message: "entry 313 read from the source is not the one the checkpoint's tree holds",
+    });
+  });
+
+  it('refuses a scanned tile that does not bind to the signed root', async () => {
+    await expect(tampered({ from: 314 }, { tile: '0/0' })).rejects.toMatchObject({
+      code: 'source-inconsistent',
+      message: expect.stringMatching(/^the source's tiles for entries 0\.\.\d+: tile-mismatch: /),
+    });
+  });
+
   it.each([{ from: 314 }, { from: 250, to: 320 }, { producer: ['carol'] }, {}])('gives the bytes the index gives: %j', async (selection) => {
     const a = await scanned(selection as Selection);
     const b = await exportOf(selection as Selection);
