@@ -22,13 +22,14 @@ import { formatTlogProof } from '../core/tlog-proof.js';
 import { equal, fromBase64 } from '../core/bytes.js';
 import { LedgerStore } from '../../storage/sqlite/store.js';
 import { loadConfig, paths } from '../log/config.js';
+import type { RegistrySnapshot } from './registry-cache.js';
 import { buildManifest, encodeBundle, isRangeOnly, selectionMismatch, type Bundle, type BundleAnchor, type BundleEntry, type BundleTile, type Selection, type RegistryKey } from './format.js';
 
 /** A failure of the export itself (unreachable source, nothing to export from, a source that contradicts its checkpoint). */
 export class ExportError extends Error {
   override readonly name = 'ExportError';
   constructor(
-    /** 'source-unavailable' | 'no-checkpoint' | 'no-such-checkpoint' | 'bad-since' | 'source-inconsistent' */
+    /** 'source-unavailable' | 'no-checkpoint' | 'no-such-checkpoint' | 'bad-since' | 'bad-registry-cache' | 'source-inconsistent' */
     readonly code: string,
     message: string,
     /** True when the cause is I/O (network, files): the CLI exits 2. */
@@ -164,6 +165,14 @@ export interface ExportOptions {
   since?: { size: number } | { note: string };
   /** Progress of the long phases: 'scan' (entries read) and 'proofs'. */
   onProgress?: (phase: string, done: number, total: number) => void;
+  /**
+   * The registry a scan of an earlier export found (its result's `registry`):
+   * once the checkpoint's tree is proven to extend the snapshot's, the scan
+   * starts at the snapshot's size, not at 0. Used only by a source without an
+   * index of registry entries (a server); not used when the checkpoint is
+   * smaller than the snapshot.
+   */
+  registry?: RegistrySnapshot;
 }
 
 
@@ -174,6 +183,8 @@ interface Gathered {
   producers: BundleEntry[];
   /** A sync tile getter over the tiles fetched so far. */
   tiles: Map<string, { id: TileId; data: Uint8Array }>;
+  /** The registry below the checkpoint's size, when the scan covered the whole tree. */
+  registry?: RegistrySnapshot;
 }
 
 const key = (t: { level: number; index: number }) => `${t.level}/${t.index}`;
@@ -245,8 +256,16 @@ async function gather(src: LogSource, opts: ExportOptions): Promise<Gathered> {
   };
 
   // Registry changes before the range come from the source's index of them,
-  // or from a scan of the log from index 0.
+  // or from a scan of the log from index 0, or from the snapshot of an earlier
+  // scan and a scan from where it ended.
+  let snap = src.producerIndices ? undefined : opts.registry;
+  if (snap !== undefined) {
+    if (snap.origin !== cp.origin) throw new ExportError('bad-registry-cache', `the registry cache is of origin ${snap.origin}, not ${cp.origin}`);
+    if (snap.size > n) snap = undefined;
+    else await proveExtends(src, g, snap);
+  }
   const indexed: { index: number; leaf: Uint8Array }[] = [];
+  if (snap) indexed.push(...snap.entries);
   const kept = new Map<string, Uint8Array>(); // tiles the scan keeps (see checkLeaves)
   if (src.producerIndices) {
     for (const i of (await src.producerIndices(n)).sort((x, y) => x - y)) {
@@ -255,7 +274,7 @@ async function gather(src: LogSource, opts: ExportOptions): Promise<Gathered> {
       indexed.push({ index: i, leaf });
     }
   }
-  const scanFrom = src.producerIndices ? from : 0;
+  const scanFrom = src.producerIndices ? from : snap ? Math.min(from, snap.size) : 0;
   let nextIndexed = 0;
   /** Applies the indexed registry changes below i, in order. */
   const catchUp = (i: number) => {
@@ -310,6 +329,10 @@ async function gather(src: LogSource, opts: ExportOptions): Promise<Gathered> {
     opts.onProgress?.('scan', Math.min(b, to + 1) - scanFrom, total);
   }
   catchUp(n);
+  if (!src.producerIndices && to === n - 1) {
+    const entries = [...registryLeaves].sort((x, y) => x[0] - y[0]).map(([index, leaf]) => ({ index, leaf }));
+    g.registry = { origin: cp.origin, size: n, root: cp.rootHash, entries };
+  }
 
   // Registry entries the selection depends on: each signing key's registration,
   // and its revocation when it comes before a selected entry.
@@ -328,6 +351,25 @@ async function gather(src: LogSource, opts: ExportOptions): Promise<Gathered> {
     g.producers.push({ index: i, leaf });
   }
   return g;
+}
+
+/** Proves the checkpoint's tree extends the tree of a registry snapshot (same root at its size). */
+async function proveExtends(src: LogSource, g: Gathered, s: RegistrySnapshot): Promise<void> {
+  const n = g.cp.size;
+  const fail = (why: string): never => {
+    throw new ExportError('source-inconsistent', `the log's checkpoint (size ${n}) does not extend the tree of size ${s.size} the registry cache holds: ${why}`);
+  };
+  if (s.size === n) {
+    if (!equal(s.root, g.cp.rootHash)) fail('another root at the same size');
+    return;
+  }
+  if (s.size === 0) return;
+  await fetchTiles(src, g, tilesNeeded(n, consistencyProofPlan(s.size, n)));
+  try {
+    verifyConsistency(s.size, n, consistencyProof(s.size, n, reader(g)), s.root, g.cp.rootHash);
+  } catch (e) {
+    fail(`${(e as { code?: string }).code ?? 'error'}: ${(e as Error).message}`);
+  }
 }
 
 /**
@@ -440,6 +482,8 @@ async function earlier(src: LogSource, g: Gathered, since: ExportOptions['since'
 export interface ExportResult {
   bytes: Uint8Array;
   bundle: Bundle;
+  /** The registry below the checkpoint's size, when the export read the log to its end (for ExportOptions.registry next time). */
+  registry?: RegistrySnapshot;
 }
 
 /** Builds a bundle of the selection, against the source's latest published checkpoint. */
@@ -455,7 +499,7 @@ export async function exportBundle(src: LogSource, opts: ExportOptions): Promise
   }
   const content = { origin: g.cp.origin, checkpoint: g.note, ...(e ? { earlier: e } : {}), tiles, entries: g.selected, producers: g.producers, anchors };
   const bundle: Bundle = { ...content, manifest: buildManifest(content, opts.selection, g.cp.size) };
-  return { bytes: encodeBundle(bundle), bundle };
+  return { bytes: encodeBundle(bundle), bundle, ...(g.registry ? { registry: g.registry } : {}) };
 }
 
 /**
@@ -464,7 +508,7 @@ export async function exportBundle(src: LogSource, opts: ExportOptions): Promise
  * entry on its own (the leaf hash is recomputed from them, so nothing in the
  * extra data is trusted beyond what the inclusion proof binds).
  */
-export async function exportTlogProofs(src: LogSource, opts: ExportOptions, write: (index: number, text: string) => Promise<void> | void): Promise<{ count: number; treeSize: number; origin: string }> {
+export async function exportTlogProofs(src: LogSource, opts: ExportOptions, write: (index: number, text: string) => Promise<void> | void): Promise<{ count: number; treeSize: number; origin: string; registry?: RegistrySnapshot }> {
   const g = await gather(src, opts);
   const n = g.cp.size;
   const tileIds = new Map<string, NodeId>();
@@ -483,5 +527,5 @@ export async function exportTlogProofs(src: LogSource, opts: ExportOptions, writ
     await write(e.index, formatTlogProof({ extra: e.leaf, index: e.index, proof: inclusionProof(e.index, n, read), checkpoint: g.note }));
     if (k % 1024 === 1023 || k === g.selected.length - 1) opts.onProgress?.('proofs', k + 1, g.selected.length);
   }
-  return { count: g.selected.length, treeSize: n, origin: g.cp.origin };
+  return { count: g.selected.length, treeSize: n, origin: g.cp.origin, ...(g.registry ? { registry: g.registry } : {}) };
 }

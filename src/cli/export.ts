@@ -1,16 +1,17 @@
 // ledger export: a bundle (or one tlog-proof per entry) of a selection of the
 // log, from its data directory or from a running server (spec/bundle.md).
 
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PRODUCER_KINDS, parseRfc3339Utc } from '../core/entry.js';
 import { DirSource, ExportError, exportBundle, exportTlogProofs, HttpSource, type ExportOptions, type LogSource } from '../bundle/export.js';
 import type { Selection } from '../bundle/format.js';
+import { encodeRegistryCache, parseRegistryCache, RegistryCacheError, type RegistrySnapshot } from '../bundle/registry-cache.js';
 import { ConfigError } from '../log/config.js';
 import { flags, UsageError } from './args.js';
 import { progressBar } from '../bundle/progress.js';
 
-const USAGE = `usage: ledger export (--url URL | --data DIR) --out PATH [selection] [--since SIZE|FILE] [--format bundle|tlog-proof] [--quiet]
+const USAGE = `usage: ledger export (--url URL | --data DIR) --out PATH [selection] [--since SIZE|FILE] [--format bundle|tlog-proof] [--registry-cache FILE] [--quiet]
 selection (all given filters must match; none selects every entry of the latest checkpoint):
   --from N --to N                   index range, both inclusive
   --from-time T --to-time T         time the log accepted the entry (RFC 3339 UTC), both inclusive
@@ -19,6 +20,8 @@ selection (all given filters must match; none selects every entry of the latest 
   --subject S                       trust-score subject, evidence artifact, in-toto subject name (repeatable)
 --since SIZE|FILE                   also carry an earlier checkpoint and the consistency proof to it
 --format tlog-proof                 write one C2SP tlog-proof per entry into the directory PATH
+--registry-cache FILE               (with --url) keep the producer registry read from the log in FILE,
+                                    so that the next export reads the log only from where this one ended
 `;
 
 /** Bad input and I/O failures exit 2, as usage errors do (args.ts runMain). */
@@ -59,6 +62,7 @@ export async function exportCmd(argv: string[]): Promise<number> {
     subject: { type: 'string', multiple: true },
     since: { type: 'string' },
     format: { type: 'string' },
+    'registry-cache': { type: 'string' },
     quiet: { type: 'boolean' },
     help: { type: 'boolean' },
   });
@@ -95,6 +99,26 @@ export async function exportCmd(argv: string[]): Promise<number> {
     if (/^[0-9]+$/.test(values.since)) opts.since = { size: index(values.since, 'since')! };
     else opts.since = { note: readFileSync(values.since, 'utf8') };
   }
+  const cacheFile = values['registry-cache'];
+  let cached: RegistrySnapshot | undefined;
+  if (cacheFile !== undefined) {
+    if (values.url === undefined) throw new UsageError('--registry-cache is for --url: a data directory has its own index of registry entries');
+    if (existsSync(cacheFile)) {
+      try {
+        opts.registry = cached = parseRegistryCache(readFileSync(cacheFile, 'utf8'));
+      } catch (e) {
+        if (e instanceof RegistryCacheError) throw new InputError(`${cacheFile}: ${e.message}`);
+        throw new InputError(`${cacheFile}: ${(e as Error).message}`);
+      }
+    }
+  }
+  /** Keeps the registry the export read, unless the cache already reaches further. */
+  const keep = (r: RegistrySnapshot | undefined) => {
+    if (cacheFile === undefined || r === undefined || (cached !== undefined && cached.size >= r.size)) return;
+    const tmp = `${cacheFile}.tmp-${process.pid}`;
+    writeFileSync(tmp, encodeRegistryCache(r));
+    renameSync(tmp, cacheFile);
+  };
   const bar = progressBar(values.quiet === true);
   opts.onProgress = (phase, done, total) => bar.update(phase === 'scan' ? 'reading entries' : 'proving', done, total);
 
@@ -107,8 +131,9 @@ export async function exportCmd(argv: string[]): Promise<number> {
   }
   try {
     if (format === 'bundle') {
-      const { bytes, bundle } = await exportBundle(src, opts);
+      const { bytes, bundle, registry } = await exportBundle(src, opts);
       bar.done();
+      keep(registry);
       // Written whole and renamed, so a reader never sees half a bundle.
       const tmp = `${values.out}.tmp-${process.pid}`;
       writeFileSync(tmp, bytes);
@@ -125,13 +150,14 @@ export async function exportCmd(argv: string[]): Promise<number> {
         bytes += Buffer.byteLength(text);
       });
       bar.done();
+      keep(r.registry);
       process.stdout.write(`exported ${r.count} tlog-proof files of ${r.origin} at tree size ${r.treeSize} to ${values.out}/: ${bytes} bytes\n`);
     }
     return 0;
   } catch (e) {
     bar.done();
     if (e instanceof ExportError) {
-      if (e.io || e.code === 'bad-since' || e.code === 'no-such-checkpoint') throw new InputError(`${e.code}: ${e.message}`);
+      if (e.io || e.code === 'bad-since' || e.code === 'no-such-checkpoint' || e.code === 'bad-registry-cache') throw new InputError(`${e.code}: ${e.message}`);
       throw new Error(`${e.code}: ${e.message}`);
     }
     throw e;

@@ -6,18 +6,19 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { equal, toBase64, utf8 } from '../../src/core/bytes.js';
 import { hashLeaf } from '../../src/core/merkle.js';
-import { formatCheckpoint } from '../../src/core/checkpoint.js';
+import { formatCheckpoint, parseCheckpoint } from '../../src/core/checkpoint.js';
 import { cosignerFromSeed } from '../../src/core/cosignature.js';
 import { ed25519PublicKey, randomBytes } from '../../src/core/crypto.js';
 import { keyIdOf } from '../../src/core/dsse.js';
 import { decodeLeaf, producerPayload, type LeafRecord } from '../../src/core/entry.js';
-import { ed25519Signer, generateSignerKey, signNote } from '../../src/core/note.js';
+import { ed25519Signer, generateSignerKey, parseNote, signNote } from '../../src/core/note.js';
 import { parsePolicy, type Policy } from '../../src/core/policy.js';
 import { formatTlogProof, parseTlogProof } from '../../src/core/tlog-proof.js';
 import { useNodeCrypto } from '../../src/platform/node-crypto.js';
 import { DirSource, exportBundle, exportTlogProofs, type ExportOptions } from '../../src/bundle/export.js';
 import { buildManifest, decodeBundle, encodeBundle, type Bundle, type Selection } from '../../src/bundle/format.js';
 import { verifyBundle, verifyTlogProofFile, type VerifyReport } from '../../src/bundle/verify.js';
+import type { RegistrySnapshot } from '../../src/bundle/registry-cache.js';
 import { TestProducer, evidence, trustScore } from '../helpers/producer.js';
 import { checkpointOf, leavesOf, signed, TestLog } from './fixture.js';
 
@@ -299,6 +300,72 @@ describe('the registry found by a scan (a server has no index of it)', () => {
     await expect(tampered({ from: 314 }, { tile: '0/0' })).rejects.toMatchObject({
       code: 'source-inconsistent',
       message: expect.stringMatching(/^the source's tiles for entries 0\.\.\d+: tile-mismatch: /),
+    });
+  });
+
+  describe('with a registry cache', () => {
+    // A source as a server is, at the published checkpoint of size `at` (or the
+    // latest), which records the indices of the leaves it serves.
+    function counted(at?: number) {
+      const dir = new DirSource(log.dir);
+      const read: number[] = [];
+      const src = {
+        ...dirMethods(dir),
+        producerIndices: undefined,
+        latestCheckpoint: async () => (at === undefined ? dir.latestCheckpoint() : (await dir.checkpointAt(at))!),
+        entries: async (a: number, b: number) => {
+          for (let i = a; i < b; i++) read.push(i);
+          return dir.entries(a, b);
+        },
+      };
+      return { src, read, close: () => dir.close() };
+    }
+    async function run(selection: Selection, registry?: RegistrySnapshot, at?: number) {
+      const c = counted(at);
+      try {
+        return { ...(await exportBundle(c.src, { selection, ...(registry ? { registry } : {}) })), read: c.read };
+      } finally {
+        c.close();
+      }
+    }
+
+    it('reads the log from where the cache ended, and writes the bytes a full read writes', async () => {
+      const first = await run({ from: 250 }, undefined, sizes.s2);
+      expect(first.read[0]).toBe(0);
+      const snap = first.registry!;
+      expect([snap.origin, snap.size, snap.entries.map((e) => e.index)]).toEqual([ORIGIN, sizes.s2, [0, 1, 2, 313]]);
+      expect(equal(snap.root, parseCheckpoint(parseNote(checkpointOf(log.dir, sizes.s2)).text).rootHash)).toBe(true);
+      // The latest checkpoint extends the cached tree: only entries from s2 on are read.
+      const next = await run({ from: sizes.s3 - 20 }, snap);
+      expect(Math.min(...next.read)).toBe(sizes.s2);
+      expect(Buffer.from(next.bytes).equals(Buffer.from((await exportOf({ from: sizes.s3 - 20 })).bytes))).toBe(true);
+      expect(next.registry!.size).toBe(sizes.s3);
+      expect(next.registry!.entries.map((e) => e.index)).toEqual([0, 1, 2, 313]);
+      // A selection that starts below the cached size reads from its start, with the same bytes.
+      const low = await run({ producers: ['carol'], from: 300 }, snap);
+      expect(Math.min(...low.read)).toBe(300);
+      expect(Buffer.from(low.bytes).equals(Buffer.from((await exportOf({ producers: ['carol'], from: 300 })).bytes))).toBe(true);
+      expectValid(await verifyBundle(next.bytes, policy));
+    });
+
+    it('refuses a log whose checkpoint does not extend the cached tree (a fork), naming both sizes', async () => {
+      const snap = (await run({ from: 250 }, undefined, sizes.s2)).registry!;
+      const forked = { ...snap, root: snap.root.slice() };
+      forked.root[0]! ^= 0x01;
+      await expect(run({ from: 400 }, forked)).rejects.toMatchObject({
+        code: 'source-inconsistent',
+        message: expect.stringContaining(`the log's checkpoint (size ${sizes.s3}) does not extend the tree of size ${sizes.s2} the registry cache holds: `),
+      });
+      await expect(run({ from: 250 }, forked, sizes.s2)).rejects.toMatchObject({ code: 'source-inconsistent', message: expect.stringContaining('another root at the same size') });
+      await expect(run({ from: 400 }, { ...snap, origin: 'other.example/log' })).rejects.toMatchObject({ code: 'bad-registry-cache' });
+    });
+
+    it('reads from 0 when the checkpoint is older than the cache, and gives no snapshot when the read stopped short', async () => {
+      const snap = (await run({})).registry!;
+      expect(snap.size).toBe(sizes.s3);
+      const older = await run({ from: 250 }, snap, sizes.s2);
+      expect(older.read[0]).toBe(0);
+      expect((await run({ from: 10, to: 20 })).registry).toBeUndefined();
     });
   });
 

@@ -131,6 +131,9 @@ describe('ledger export and ledger-verify', () => {
     two(['--data', log.dir, '--out', f('x'), '--since', '7'], /no-such-checkpoint/);
     two(['--data', f('nowhere'), '--out', f('x')], /holds no log/);
     two(['--url', 'http://127.0.0.1:1', '--out', f('x')], /source-unavailable/);
+    two(['--data', log.dir, '--out', f('x'), '--registry-cache', f('cache.json')], /--registry-cache is for --url/);
+    writeFileSync(f('bad-cache.json'), '{"format":"something else"}');
+    two(['--url', 'http://127.0.0.1:1', '--out', f('x'), '--registry-cache', f('bad-cache.json')], /bad-cache\.json: not a ledger-registry-cache\/v1 file/);
   });
 });
 
@@ -147,6 +150,24 @@ describe('export from a running server', () => {
     expect(a.equals(readFileSync(f('dir.bundle')))).toBe(true);
     expect(decodeBundle(a).entries.length).toBe(241);
     expect(cli(BIN.verify, [f('url.bundle'), '--policy', policyFile]).status).toBe(0);
+  });
+
+  it('--registry-cache: the first export writes the cache, the next one uses it, with the same bundle', () => {
+    const cache = f('registry.json');
+    cliOk(BIN.ledger, ['export', '--url', server!.url, '--out', f('c1.bundle'), '--from', '290', '--registry-cache', cache]);
+    const first = JSON.parse(readFileSync(cache, 'utf8'));
+    expect([first.format, first.origin, first.size, first.entries.map((e: { index: number }) => e.index)]).toEqual(['ledger-registry-cache/v1', 'ledger.test/cli', sizes.s2, [0]]);
+    cliOk(BIN.ledger, ['export', '--url', server!.url, '--out', f('c2.bundle'), '--from', '290', '--registry-cache', cache]);
+    cliOk(BIN.ledger, ['export', '--url', server!.url, '--out', f('c3.bundle'), '--from', '290']);
+    expect(readFileSync(f('c2.bundle')).equals(readFileSync(f('c3.bundle')))).toBe(true);
+    expect(cli(BIN.verify, [f('c2.bundle'), '--policy', policyFile]).status).toBe(0);
+    // A cache whose root is not the log's at its size: the export fails (exit 1) and the cache is left as it was.
+    const forked = { ...first, root: Buffer.alloc(32, 9).toString('base64'), size: sizes.s1 };
+    writeFileSync(cache, JSON.stringify(forked));
+    const r = cli(BIN.ledger, ['export', '--url', server!.url, '--out', f('c4.bundle'), '--from', '290', '--registry-cache', cache]);
+    expect([r.status, r.stderr]).toEqual([1, expect.stringContaining(`source-inconsistent: the log's checkpoint (size ${sizes.s2}) does not extend the tree of size ${sizes.s1} the registry cache holds`)]);
+    expect(JSON.parse(readFileSync(cache, 'utf8'))).toEqual(forked);
+    expect(existsSync(f('c4.bundle'))).toBe(false);
   });
 
   it('writes one tlog-proof per entry, which ledger-verify checks file by file', () => {
