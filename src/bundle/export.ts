@@ -63,13 +63,20 @@ export class HttpSource implements LogSource {
     this.#base = url.replace(/\/+$/, '');
   }
 
-  async #get(path: string): Promise<Response> {
+  async #get(path: string): Promise<Response>;
+  async #get(path: string, missing: 'undefined'): Promise<Response | undefined>;
+  /** GET of a path of the read API; with 'undefined', a 404 (none of that size, or a server without the route) is undefined. */
+  async #get(path: string, missing?: 'undefined'): Promise<Response | undefined> {
     let res: Response;
     try {
       res = await fetch(`${this.#base}/${path}`);
     } catch (e) {
       const cause = (e as { cause?: { message?: string } }).cause?.message;
       throw new ExportError('source-unavailable', `GET ${this.#base}/${path}: ${cause ?? (e as Error).message}`, true);
+    }
+    if (res.status === 404 && missing === 'undefined') {
+      await res.body?.cancel();
+      return undefined;
     }
     if (res.status !== 200) {
       let detail = await res.text().catch(() => '');
@@ -86,6 +93,14 @@ export class HttpSource implements LogSource {
 
   async latestCheckpoint(): Promise<string> {
     return (await this.#get('checkpoint')).text();
+  }
+
+  async checkpointAt(size: number): Promise<string | undefined> {
+    return (await this.#get(`v1/checkpoints/${size}`, 'undefined'))?.text();
+  }
+
+  async anchor(size: number): Promise<string | undefined> {
+    return (await this.#get(`v1/anchors/${size}`, 'undefined'))?.text();
   }
 
   async entries(start: number, end: number, treeSize: number): Promise<Uint8Array[]> {

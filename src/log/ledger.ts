@@ -406,6 +406,17 @@ export class Ledger {
     return this.published;
   }
 
+  /** The checkpoint of this size as the log published it (with its cosignatures), if it published one. */
+  publishedCheckpoint(size: number): StoredCheckpoint | undefined {
+    const cp = this.store.getCheckpoint(size);
+    return cp && cp.publishedAt !== null ? cp : undefined;
+  }
+
+  /** The S3 anchor receipt stored for the published checkpoint of this size. */
+  anchorReceipt(size: number): string | undefined {
+    return this.store.getAnchor(size);
+  }
+
   private treeSizeParam(treeSize: number | undefined): number {
     const cp = this.latestPublished();
     const max = cp?.size ?? 0;

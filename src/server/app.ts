@@ -115,6 +115,21 @@ export function createApp(ledger: Ledger): Hono {
     return c.body(data as Uint8Array<ArrayBuffer>, 200, { 'content-type': 'application/octet-stream', 'cache-control': t.width === TILE_WIDTH ? IMMUTABLE : SHORT });
   });
 
+  app.get('/v1/checkpoints/:size', (c) => {
+    const size = parseIndex(c.req.param('size'), 'size');
+    const cp = ledger.publishedCheckpoint(size);
+    if (!cp) return jsonError(c, 404, 'no-such-checkpoint', `the log has published no checkpoint of size ${size}`);
+    // Published once and never rewritten: a checkpoint of a size never differs.
+    return c.body(cp.note, 200, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': IMMUTABLE });
+  });
+
+  app.get('/v1/anchors/:size', (c) => {
+    const size = parseIndex(c.req.param('size'), 'size');
+    const receipt = ledger.anchorReceipt(size);
+    if (receipt === undefined) return jsonError(c, 404, 'no-such-anchor', `no S3 anchor receipt is stored for a checkpoint of size ${size}`);
+    return c.body(receipt, 200, { 'content-type': 'application/json', 'cache-control': SHORT });
+  });
+
   app.get('/v1/entries/:index', (c) => {
     const e = ledger.entry(parseIndex(c.req.param('index'), 'index'));
     const r = decodeLeaf(e.leaf);

@@ -28,6 +28,7 @@ beforeAll(async () => {
   const s1 = await log.flush();
   await log.submit(Array.from({ length: 120 }, () => alice.envelope('evidence', evidence())));
   const s2 = await log.flush();
+  log.anchor(s1);
   sizes = { s1, s2 };
   log.close();
   writeFileSync(policyFile, log.policy(2));
@@ -43,7 +44,7 @@ describe('ledger export and ledger-verify', () => {
     const out = cliOk(BIN.ledger, ['export', '--data', log.dir, '--out', f('all.bundle'), '--since', String(sizes.s1)]);
     const size = readFileSync(f('all.bundle')).length;
     expect(out).toBe(
-      `exported ${sizes.s2} entries (+0 producer registry entries, 3 tiles, 0 anchor receipts) of ledger.test/cli at tree size ${sizes.s2} with an earlier checkpoint to ${f('all.bundle')}: ${size} bytes\n`,
+      `exported ${sizes.s2} entries (+0 producer registry entries, 3 tiles, 1 anchor receipts) of ledger.test/cli at tree size ${sizes.s2} with an earlier checkpoint to ${f('all.bundle')}: ${size} bytes\n`,
     );
   });
 
@@ -142,13 +143,16 @@ describe('export from a running server', () => {
     server = await startServe(BIN.ledger, log.dir);
   });
 
-  it('gives the same bundle as the data directory, byte for byte', () => {
+  it('gives the same bundle as the data directory, byte for byte, anchor receipts and earlier checkpoints included', () => {
     const sel = ['--from', '10', '--to', '250', '--type', 'trust-score,evidence', '--since'];
     cliOk(BIN.ledger, ['export', '--url', server!.url, '--out', f('url.bundle'), ...sel, f('s1.checkpoint')]);
+    cliOk(BIN.ledger, ['export', '--url', server!.url, '--out', f('url-size.bundle'), ...sel, String(sizes.s1)]);
     cliOk(BIN.ledger, ['export', '--data', log.dir, '--out', f('dir.bundle'), ...sel, String(sizes.s1)]);
     const a = readFileSync(f('url.bundle'));
     expect(a.equals(readFileSync(f('dir.bundle')))).toBe(true);
+    expect(a.equals(readFileSync(f('url-size.bundle')))).toBe(true);
     expect(decodeBundle(a).entries.length).toBe(241);
+    expect(decodeBundle(a).anchors.map((x) => x.size)).toEqual([sizes.s1]);
     expect(cli(BIN.verify, [f('url.bundle'), '--policy', policyFile]).status).toBe(0);
   });
 

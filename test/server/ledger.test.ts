@@ -159,6 +159,21 @@ describe('writing and proving', () => {
     const e5 = fromBase64(((await (await get('/v1/entries/5')).json()) as any).data);
     expect(toHex(bundle[5]!)).toBe(toHex(e5));
   });
+
+  it('serves a past published checkpoint by size, as it was published; 404 for a size it never published', async () => {
+    const before = await checkpoint();
+    await post('/v1/entries?wait=checkpoint', alice.envelope('evidence', evidence()));
+    expect((await checkpoint()).size).toBeGreaterThan(before.size);
+    const res = await get(`/v1/checkpoints/${before.size}`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toBe('text/plain; charset=utf-8');
+    expect(res.headers.get('cache-control')).toBe('public, max-age=31536000, immutable');
+    expect(await res.text()).toBe(before.note);
+    const none = await get(`/v1/checkpoints/${before.size + 1_000_000}`);
+    expect([none.status, ((await none.json()) as any).error.code]).toEqual([404, 'no-such-checkpoint']);
+    const anchor = await get(`/v1/anchors/${before.size}`);
+    expect([anchor.status, ((await anchor.json()) as any).error.code]).toEqual([404, 'no-such-anchor']); // no S3 anchoring configured
+  });
 });
 
 describe('refusals: a 4xx with a JSON error code, nothing written', () => {
@@ -191,6 +206,9 @@ describe('refusals: a 4xx with a JSON error code, nothing written', () => {
       ['/v1/proof/inclusion?index=0&treeSize=999999', 400],
       ['/v1/proof/inclusion?index=5&treeSize=3', 400],
       ['/v1/proof/consistency?from=0&to=3', 400],
+      ['/v1/checkpoints/x', 400],
+      ['/v1/checkpoints/-1', 400],
+      ['/v1/anchors/1e3', 400],
       ['/tile/../../../etc/passwd', 404],
       ['/tile/..%2f..%2fetc%2fpasswd', 404],
       ['/tile/0/x001%2f..%2f000', 404],
