@@ -424,13 +424,13 @@ async function checkLeaves(src: LogSource, cp: Checkpoint, kept: Map<string, Uin
   });
 }
 
-/** The registered key that signed entry i: the keyid hint if it names an authorised key, else the one that verifies. */
 /** False only for a leaf whose first bytes name a kind other than producer (see peekLeafKind). */
 function mayBeProducer(leaf: Uint8Array): boolean {
   const kind = peekLeafKind(leaf);
   return kind === undefined || kind === 'producer';
 }
 
+/** The registered key that signed entry i: the keyid hint if it names an authorised key, else the one that verifies. */
 function attribute(rec: LeafRecord, i: number, registry: Map<string, RegistryKey>): RegistryKey | undefined {
   const allowed = (k: RegistryKey | undefined): k is RegistryKey => k !== undefined && k.addIndex < i && k.revokeIndex === undefined && k.types.includes(rec.kind);
   for (const s of rec.envelope.signatures) {
