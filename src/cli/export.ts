@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { PRODUCER_KINDS, parseRfc3339Utc } from '../core/entry.js';
 import { DirSource, ExportError, exportBundle, exportTlogProofs, HttpSource, type ExportOptions, type LogSource } from '../bundle/export.js';
 import type { Selection } from '../bundle/format.js';
-import { encodeRegistryCache, parseRegistryCache, RegistryCacheError, type RegistrySnapshot } from '../bundle/registry-cache.js';
+import { encodeRegistryCache, parseRegistryCache, type RegistrySnapshot } from '../bundle/registry-cache.js';
 import { ConfigError } from '../log/config.js';
 import { flags, UsageError } from './args.js';
 import { progressBar } from '../bundle/progress.js';
@@ -23,6 +23,13 @@ selection (all given filters must match; none selects every entry of the latest 
 --registry-cache FILE               (with --url) keep the producer registry read from the log in FILE,
                                     so that the next export reads the log only from where this one ended
 `;
+
+/** Writes a file whole and renames it into place, so that a reader never sees half of it. */
+function writeWhole(path: string, data: string | Uint8Array): void {
+  const tmp = `${path}.tmp-${process.pid}`;
+  writeFileSync(tmp, data);
+  renameSync(tmp, path);
+}
 
 /** Bad input and I/O failures exit 2, as usage errors do (args.ts runMain). */
 class InputError extends UsageError {}
@@ -107,17 +114,14 @@ export async function exportCmd(argv: string[]): Promise<number> {
       try {
         opts.registry = cached = parseRegistryCache(readFileSync(cacheFile, 'utf8'));
       } catch (e) {
-        if (e instanceof RegistryCacheError) throw new InputError(`${cacheFile}: ${e.message}`);
-        throw new InputError(`${cacheFile}: ${(e as Error).message}`);
+        throw new InputError(`${cacheFile}: ${(e as Error).message}`); // a malformed cache (RegistryCacheError) or an unreadable file
       }
     }
   }
   /** Keeps the registry the export read, unless the cache already reaches further. */
   const keep = (r: RegistrySnapshot | undefined) => {
     if (cacheFile === undefined || r === undefined || (cached !== undefined && cached.size >= r.size)) return;
-    const tmp = `${cacheFile}.tmp-${process.pid}`;
-    writeFileSync(tmp, encodeRegistryCache(r));
-    renameSync(tmp, cacheFile);
+    writeWhole(cacheFile, encodeRegistryCache(r));
   };
   const bar = progressBar(values.quiet === true);
   opts.onProgress = (phase, done, total) => bar.update(phase === 'scan' ? 'reading entries' : 'proving', done, total);
@@ -134,10 +138,7 @@ export async function exportCmd(argv: string[]): Promise<number> {
       const { bytes, bundle, registry } = await exportBundle(src, opts);
       bar.done();
       keep(registry);
-      // Written whole and renamed, so a reader never sees half a bundle.
-      const tmp = `${values.out}.tmp-${process.pid}`;
-      writeFileSync(tmp, bytes);
-      renameSync(tmp, values.out);
+      writeWhole(values.out, bytes);
       process.stdout.write(
         `exported ${bundle.entries.length} entries (+${bundle.producers.length} producer registry entries, ${bundle.tiles.length} tiles, ${bundle.anchors.length} anchor receipts) ` +
           `of ${bundle.origin} at tree size ${bundle.manifest.treeSize}${bundle.earlier ? ' with an earlier checkpoint' : ''} to ${values.out}: ${bytes.length} bytes\n`,
