@@ -141,8 +141,7 @@ export class DirSource implements LogSource {
   }
 
   async checkpointAt(size: number): Promise<string | undefined> {
-    const cp = this.#store.getCheckpoint(size);
-    return cp && cp.publishedAt !== null ? cp.note : undefined;
+    return this.#store.getPublishedCheckpoint(size)?.note;
   }
 
   async producerIndices(size: number): Promise<number[]> {

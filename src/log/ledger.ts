@@ -408,8 +408,7 @@ export class Ledger {
 
   /** The checkpoint of this size as the log published it (with its cosignatures), if it published one. */
   publishedCheckpoint(size: number): StoredCheckpoint | undefined {
-    const cp = this.store.getCheckpoint(size);
-    return cp && cp.publishedAt !== null ? cp : undefined;
+    return this.store.getPublishedCheckpoint(size);
   }
 
   /** The S3 anchor receipt stored for the published checkpoint of this size. */

@@ -449,6 +449,11 @@ export class LedgerStore {
   getCheckpoint(size: number): StoredCheckpoint | undefined {
     return this.cp(this.st.cpGet.get(size) as never);
   }
+  /** The checkpoint of this size if the log published it (as published, with its cosignatures). */
+  getPublishedCheckpoint(size: number): StoredCheckpoint | undefined {
+    const cp = this.getCheckpoint(size);
+    return cp !== undefined && cp.publishedAt !== null ? cp : undefined;
+  }
   /** A signed checkpoint; published at once when `publishedAt` is given (a log without witnesses). */
   insertCheckpoint(size: number, root: Uint8Array, note: string, createdAt: number, publishedAt: number | null = null): void {
     this.st.cpInsert.run(size, root, note, createdAt, publishedAt);
